@@ -1,0 +1,1 @@
+"""The consent flow: a pure core (model, machine, ports) and its shell (service, routes)."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every feature: problem responses and request middleware."""

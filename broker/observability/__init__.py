@@ -1,0 +1,1 @@
+"""Metrics, owned by the app instance (no global registry)."""

@@ -1,0 +1,240 @@
+"""The broker's configuration: one frozen object, read once from ``BROKER_*`` variables.
+
+Every variable is listed in ``VARIABLES`` (name, default, meaning); the README's configuration
+table is generated from it and a test keeps the two in step. Secrets are held as
+``starlette.datastructures.Secret`` so they never appear in a repr, a log line or a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from starlette.datastructures import Secret
+
+__all__ = ["VARIABLES", "Environment", "HttpSettings", "Settings", "SettingsError", "Variable"]
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a service that may start."""
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PROD = "prod"
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str
+    meaning: str
+    secret: bool = False
+
+
+# Values that look like secrets but are only fit for a laptop. Outside dev/test they stop start-up.
+_DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - refused outside dev
+_PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "example", "insecure")
+_MIN_SECRET_LENGTH = 32
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "BROKER_ENV", "dev", "`dev`, `test` or `prod`. Outside dev/test, secrets are checked."
+    ),
+    Variable("BROKER_HOST", "127.0.0.1", "Interface the server binds to."),
+    Variable("BROKER_PORT", "8000", "Port the server listens on."),
+    Variable(
+        "BROKER_PUBLIC_URL",
+        "http://127.0.0.1:8000",
+        "External base URL of the broker, used in links and redirects.",
+    ),
+    Variable(
+        "BROKER_DATABASE_URL",
+        "sqlite+aiosqlite:///var/broker.db",
+        "SQLAlchemy URL: `sqlite+aiosqlite:///…` or `postgresql+asyncpg://…`.",
+    ),
+    Variable("BROKER_DATABASE_POOL_SIZE", "10", "Connections per process (PostgreSQL)."),
+    Variable("BROKER_SQLITE_BUSY_TIMEOUT_MS", "5000", "How long SQLite waits for a lock."),
+    Variable(
+        "BROKER_SECRET_KEY",
+        _DEV_SECRET,
+        "Signs flow handles, cookies and links. At least 32 characters outside dev/test.",
+        secret=True,
+    ),
+    Variable(
+        "BROKER_ENCRYPTION_KEYS",
+        "",
+        "Comma-separated `id:base64key` list for data at rest; the first encrypts. "
+        "Required outside dev/test.",
+        secret=True,
+    ),
+    Variable("BROKER_LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
+    Variable(
+        "BROKER_MASKINPORTEN_URL",
+        "http://127.0.0.1:8001/maskinporten",
+        "Maskinporten issuer (the sandbox's by default).",
+    ),
+    Variable(
+        "BROKER_ALTINN_URL",
+        "http://127.0.0.1:8001/altinn",
+        "Altinn base URL (the sandbox's by default).",
+    ),
+    Variable(
+        "BROKER_SKATTEETATEN_URL",
+        "http://127.0.0.1:8001/skatteetaten",
+        "Skatteetaten API base URL (the sandbox's by default).",
+    ),
+    Variable("BROKER_HTTP_CONNECT_TIMEOUT", "3.0", "Seconds to open an upstream connection."),
+    Variable("BROKER_HTTP_READ_TIMEOUT", "10.0", "Seconds between bytes from an upstream."),
+    Variable("BROKER_HTTP_MAX_CONNECTIONS", "20", "Pooled connections per upstream."),
+)
+
+_DEFAULTS = {v.name: v.default for v in VARIABLES}
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    connect_timeout: float
+    read_timeout: float
+    max_connections: int
+
+
+@dataclass(frozen=True)
+class UpstreamSettings:
+    maskinporten_url: str
+    altinn_url: str
+    skatteetaten_url: str
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: Secret
+    pool_size: int
+    sqlite_busy_timeout_ms: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: Environment
+    host: str
+    port: int
+    public_url: str
+    database: DatabaseSettings
+    secret_key: Secret
+    encryption_keys: Secret
+    log_level: str
+    upstreams: UpstreamSettings
+    http: HttpSettings
+    # Extra values the log redactor must never let through (filled from the secrets above).
+    extra_redactions: tuple[str, ...] = field(default=())
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env in (Environment.DEV, Environment.TEST)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        source = os.environ if environ is None else environ
+        unknown = sorted(k for k in source if k.startswith("BROKER_") and k not in _DEFAULTS)
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+        settings = _build({name: source.get(name, default) for name, default in _DEFAULTS.items()})
+        _check_secrets(settings)
+        return settings
+
+    def sqlite_path(self) -> Path | None:
+        """The database file when the URL points at a SQLite file, else None."""
+        url = str(self.database.url)
+        prefix = "sqlite+aiosqlite:///"
+        if not url.startswith(prefix) or url.endswith(":memory:"):
+            return None
+        return Path(url.removeprefix(prefix))
+
+
+def _build(raw: Mapping[str, str]) -> Settings:
+    try:
+        env = Environment(raw["BROKER_ENV"])
+    except ValueError:
+        raise SettingsError("BROKER_ENV must be one of dev, test, prod") from None
+    return Settings(
+        env=env,
+        host=raw["BROKER_HOST"],
+        port=_int(raw, "BROKER_PORT"),
+        public_url=raw["BROKER_PUBLIC_URL"].rstrip("/"),
+        database=DatabaseSettings(
+            url=Secret(raw["BROKER_DATABASE_URL"]),
+            pool_size=_int(raw, "BROKER_DATABASE_POOL_SIZE"),
+            sqlite_busy_timeout_ms=_int(raw, "BROKER_SQLITE_BUSY_TIMEOUT_MS"),
+        ),
+        secret_key=Secret(raw["BROKER_SECRET_KEY"]),
+        encryption_keys=Secret(raw["BROKER_ENCRYPTION_KEYS"]),
+        log_level=_log_level(raw["BROKER_LOG_LEVEL"]),
+        upstreams=UpstreamSettings(
+            maskinporten_url=raw["BROKER_MASKINPORTEN_URL"].rstrip("/"),
+            altinn_url=raw["BROKER_ALTINN_URL"].rstrip("/"),
+            skatteetaten_url=raw["BROKER_SKATTEETATEN_URL"].rstrip("/"),
+        ),
+        http=HttpSettings(
+            connect_timeout=_float(raw, "BROKER_HTTP_CONNECT_TIMEOUT"),
+            read_timeout=_float(raw, "BROKER_HTTP_READ_TIMEOUT"),
+            max_connections=_int(raw, "BROKER_HTTP_MAX_CONNECTIONS"),
+        ),
+        extra_redactions=tuple(
+            s for s in (raw["BROKER_SECRET_KEY"], *_key_values(raw["BROKER_ENCRYPTION_KEYS"])) if s
+        ),
+    )
+
+
+def _key_values(keys: str) -> list[str]:
+    return [part.split(":", 1)[-1] for part in keys.split(",") if part.strip()]
+
+
+def _int(raw: Mapping[str, str], name: str) -> int:
+    try:
+        value = int(raw[name])
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer") from None
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative")
+    return value
+
+
+def _float(raw: Mapping[str, str], name: str) -> float:
+    try:
+        value = float(raw[name])
+    except ValueError:
+        raise SettingsError(f"{name} must be a number") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive")
+    return value
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError("BROKER_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def _looks_like_placeholder(value: str) -> bool:
+    lowered = value.lower()
+    return len(value) < _MIN_SECRET_LENGTH or any(m in lowered for m in _PLACEHOLDER_MARKERS)
+
+
+def _check_secrets(settings: Settings) -> None:
+    if settings.is_dev:
+        return
+    problems = []
+    if _looks_like_placeholder(str(settings.secret_key)):
+        problems.append("BROKER_SECRET_KEY is missing, too short or a placeholder")
+    keys = _key_values(str(settings.encryption_keys))
+    if not keys or any(_looks_like_placeholder(k) for k in keys):
+        problems.append("BROKER_ENCRYPTION_KEYS is missing or holds a placeholder key")
+    if problems:
+        raise SettingsError(
+            f"refusing to start with BROKER_ENV={settings.env}: " + "; ".join(problems)
+        )

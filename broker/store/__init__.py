@@ -1,0 +1,1 @@
+"""Persistence: engine factories, the schema, and repositories (which never commit)."""

@@ -1,0 +1,83 @@
+"""Helpers shared by the tests: settings, databases on both backends, a running app."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+
+from broker.settings import Settings
+
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+def make_settings(**overrides: str) -> Settings:
+    """Settings for a test: dev defaults plus ``BROKER_*`` overrides given without the prefix."""
+    environ = {"BROKER_ENV": "test"}
+    environ.update({f"BROKER_{key.upper()}": value for key, value in overrides.items()})
+    return Settings.from_env(environ)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def postgres_admin_url() -> str:
+    return os.environ.get("EBEVIS_TEST_DATABASE_URL", DEFAULT_POSTGRES_URL)
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def postgres_reachable() -> bool:
+    try:
+        conn = await asyncpg.connect(_asyncpg_dsn(postgres_admin_url()), timeout=5)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+@asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    admin = postgres_admin_url()
+    name = f"ebevis_test_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(_asyncpg_dsn(admin))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+def sqlite_url(directory: Path) -> str:
+    return f"sqlite+aiosqlite:///{directory / 'broker.db'}"
+
+
+@asynccontextmanager
+async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and give a client that talks to it in-process."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://broker.test") as client:
+            yield client
+
+
+def problem(response: httpx.Response) -> Mapping[str, object]:
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert isinstance(body, dict)
+    for member in ("type", "title", "status", "detail", "instance", "code"):
+        assert member in body, member
+    assert body["status"] == response.status_code
+    return body
