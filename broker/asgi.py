@@ -5,5 +5,5 @@ from broker.logs import configure_logging
 from broker.settings import Settings
 
 _settings = Settings.from_env()
-configure_logging(_settings.log_level, redact=_settings.extra_redactions)
+configure_logging(_settings.log_level, redact=_settings.secret_values())
 app = create_app(_settings)

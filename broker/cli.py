@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except SettingsError as exc:
         sys.stderr.write(f"broker: configuration error: {exc}\n")
         return 2
-    configure_logging(settings.log_level, redact=settings.extra_redactions)
+    configure_logging(settings.log_level, redact=settings.secret_values())
     command: str = args.command
     if command == "migrate":
         return _migrate(settings, out)

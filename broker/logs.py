@@ -1,8 +1,9 @@
 """Structured JSON logs with a redaction pass that nothing bypasses.
 
-Every record is rendered to one JSON line and the *whole line* (message, extra fields and
-traceback) goes through ``Redactor.redact`` before it is written, so a token that slips into an
-exception message is caught as surely as one passed in an ``extra`` field.
+Every part of a record (message, each extra field, the traceback) is scrubbed before it is
+rendered as one JSON line, so a token that slips into an exception message is caught as surely
+as one passed in an ``extra`` field. Scrubbing happens before JSON encoding so that a pattern can
+never cut through the encoding and break the line.
 """
 
 from __future__ import annotations
@@ -26,17 +27,19 @@ _SENSITIVE_KEYS = (
     "|consent_token|authorizationcode|authorization_code|client_secret|password|passwd|api_key"
     "|apikey|x-api-key|secret|token|cookie|set-cookie"
 )
+_SENSITIVE_KEY = re.compile(rf"(?i)^(?:{_SENSITIVE_KEYS})$")
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # key=value, key: value and "key": "value" (also with JSON-escaped quotes inside a message).
+    # Scheme and credential together, before the key rule could take only the scheme word.
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + _REDACTED),
+    # key=value, key: value, "key": "value", 'key': 'value' (and \"quoted\" inside a message).
     (
         re.compile(
-            r"""(?i)((?:\\?["'])?\b(?:"""
+            r"""(?i)(["']?\b(?:"""
             + _SENSITIVE_KEYS
-            + r""")\b(?:\\?["'])?\s*[:=]\s*)(\\?"(?:[^"\\]|\\.)*?\\?"|'[^']*'|[^\s,&;}\]]+)"""
+            + r""")\b["']?\s*[:=]\s*)(\\?"(?:[^"\\]|\\.)*?\\?"|'[^']*'|[^\s,&;}\]"'\\]+)"""
         ),
         r"\1" + _REDACTED,
     ),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + _REDACTED),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), _REDACTED),
     (re.compile(r"\bwhsec_[A-Za-z0-9+/=_-]+"), _REDACTED),
     # Norwegian personal numbers (fødselsnummer, D-number): 11 digits, maybe split 6+5.
@@ -57,6 +60,21 @@ class Redactor:
         for pattern, replacement in _PATTERNS:
             text = pattern.sub(replacement, text)
         return text
+
+    def scrub(self, value: Any) -> Any:
+        """Redact a structured value: sensitive keys lose their value, strings are redacted."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {
+                k: _REDACTED if _SENSITIVE_KEY.match(str(k)) else self.scrub(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple | set):
+            return [self.scrub(v) for v in value]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self.redact(str(value))
 
 
 # Attributes every LogRecord has; anything else on a record came in through ``extra=``.
@@ -86,7 +104,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return self._redactor.redact(json.dumps(entry, default=str, ensure_ascii=False))
+        return json.dumps(self._redactor.scrub(entry), ensure_ascii=False)
 
 
 def configure_logging(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -129,8 +129,11 @@ class Settings:
     log_level: str
     upstreams: UpstreamSettings
     http: HttpSettings
-    # Extra values the log redactor must never let through (filled from the secrets above).
-    extra_redactions: tuple[str, ...] = field(default=())
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The plaintext secrets, for the log redactor to strike out wherever they appear."""
+        keys = _key_values(str(self.encryption_keys))
+        return tuple(s for s in (str(self.secret_key), *keys) if s)
 
     @property
     def is_dev(self) -> bool:
@@ -182,9 +185,6 @@ def _build(raw: Mapping[str, str]) -> Settings:
             connect_timeout=_float(raw, "BROKER_HTTP_CONNECT_TIMEOUT"),
             read_timeout=_float(raw, "BROKER_HTTP_READ_TIMEOUT"),
             max_connections=_int(raw, "BROKER_HTTP_MAX_CONNECTIONS"),
-        ),
-        extra_redactions=tuple(
-            s for s in (raw["BROKER_SECRET_KEY"], *_key_values(raw["BROKER_ENCRYPTION_KEYS"])) if s
         ),
     )
 

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import asyncio
+import importlib
+import io
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+
+from broker import cli
+from broker.store import migrate
+from broker.store.db import create_engine, schema_revisions
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    yield
+    root.handlers[:], level = saved
+    root.setLevel(level)
+
+
+async def test_migrate_brings_a_new_database_to_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/var/broker.db"
+    monkeypatch.setenv("BROKER_DATABASE_URL", url)
+    out = io.StringIO()
+    # The CLI runs its own event loop, as it does from a shell.
+    code = await asyncio.to_thread(cli.main, ["migrate"], out=out)
+    assert code == 0
+    assert "database migrated to" in out.getvalue()
+    engine = create_engine(url)
+    try:
+        assert await schema_revisions(engine) == set(migrate.head_revisions())
+    finally:
+        await engine.dispose()
+    # Idempotent: a second run changes nothing and succeeds.
+    assert await asyncio.to_thread(cli.main, ["migrate"], out=io.StringIO()) == 0
+
+
+def test_a_configuration_error_exits_2_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BROKER_ENV", "prod")
+    assert cli.main(["migrate"]) == 2
+    assert "refusing to start with BROKER_ENV=prod" in capsys.readouterr().err
+
+
+def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main([])
+    assert "required" in capsys.readouterr().err
+
+
+def test_the_asgi_module_builds_an_app_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BROKER_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/b.db")
+    sys.modules.pop("broker.asgi", None)
+    module = importlib.import_module("broker.asgi")
+    assert isinstance(module.app, Starlette)
+    sys.modules.pop("broker.asgi", None)
