@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import uvicorn
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
@@ -81,3 +83,21 @@ def problem(response: httpx.Response) -> Mapping[str, object]:
         assert member in body, member
     assert body["status"] == response.status_code
     return body
+
+
+@asynccontextmanager
+async def serving(app: Starlette) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port; yield its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # surfaces the start-up error
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
