@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
@@ -49,9 +49,12 @@ class SigningKeys:
         return dict(KeySet(keys).as_dict(private=False))
 
     def sign(self, claims: Mapping[str, Any], *, headers: Mapping[str, Any] | None = None) -> str:
+        """A compact RS256 JWS over ``claims``. The header is ``{alg, kid}`` plus ``headers``:
+        Maskinporten's tokens carry no ``typ``, so none is added unless asked for."""
         key = self._keys[0]
-        header = {"alg": "RS256", "kid": key.kid, "typ": "JWT", **(headers or {})}
-        return jwt.encode(header, dict(claims), key)
+        header = {"alg": "RS256", "kid": key.kid, **(headers or {})}
+        payload = json.dumps(dict(claims), separators=(",", ":")).encode()
+        return jws.serialize_compact(header, payload, key)
 
 
 def _new_key(kid: str) -> RSAKey:
