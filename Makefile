@@ -16,7 +16,7 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/broker migrate
-	$(BIN)/broker serve
+	$(BIN)/broker demo
 
 test: lint types imports pytest
 

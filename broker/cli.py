@@ -1,4 +1,4 @@
-"""The ``broker`` command: ``serve`` and ``migrate`` (later issues add more)."""
+"""The ``broker`` command: ``serve``, ``migrate``, ``sandbox`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -9,20 +9,24 @@ from collections.abc import Sequence
 from typing import TextIO
 
 import uvicorn
+from starlette.applications import Starlette
 
 from broker.app import create_app
 from broker.logs import configure_logging
+from broker.sandbox import app as sandbox_app
+from broker.sandbox import world
 from broker.settings import Settings, SettingsError
 from broker.store import migrate
 from broker.store.db import create_engine
 
 __all__ = ["main"]
 
+SANDBOX_PORT = 8001
+
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -32,6 +36,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     command: str = args.command
     if command == "migrate":
         return _migrate(settings, out)
+    if command == "sandbox":
+        return _sandbox(args, out)
+    if command == "demo":
+        return _demo(settings, args, out)
     return _serve(settings, out)
 
 
@@ -40,6 +48,17 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the broker on BROKER_HOST:BROKER_PORT")
     commands.add_parser("migrate", help="upgrade the database to the newest schema")
+    sandbox = commands.add_parser("sandbox", help="serve the fakes of Altinn, Maskinporten, SKE")
+    demo = commands.add_parser("demo", help="serve the broker and the sandbox together")
+    for sub in (sandbox, demo):
+        sub.add_argument("--sandbox-port", type=int, default=SANDBOX_PORT)
+        sub.add_argument(
+            "--events-lag",
+            type=int,
+            default=300,
+            help="seconds before Altinn's events feed shows an event (300 is faithful)",
+        )
+    sandbox.add_argument("--list", action="store_true", help="print the seed data and exit")
     return parser
 
 
@@ -56,16 +75,59 @@ def _migrate(settings: Settings, out: TextIO) -> int:
     return 0
 
 
+def _build_sandbox(args: argparse.Namespace, host: str, *, write_key: bool) -> world.Sandbox:
+    defaults = world.SandboxConfig()
+    config = world.SandboxConfig(
+        base_url=f"http://{host}:{args.sandbox_port}",
+        events_safety_lag_seconds=args.events_lag,
+        broker_key_file=defaults.broker_key_file if write_key else None,
+    )
+    return world.build(config)
+
+
+def _sandbox(args: argparse.Namespace, out: TextIO) -> int:
+    sandbox = _build_sandbox(args, "127.0.0.1", write_key=not args.list)
+    out.write("\n".join(sandbox.describe()) + "\n")
+    if args.list:
+        return 0
+    out.flush()
+    _run([(sandbox_app.create_app(sandbox), args.sandbox_port)])  # pragma: no cover
+    return 0  # pragma: no cover
+
+
 def _serve(settings: Settings, out: TextIO) -> int:  # pragma: no cover - runs a server forever
     out.write(f"ebevis-broker: open http://{settings.host}:{settings.port}/readyz\n")
     out.flush()
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-    )
-    uvicorn.Server(config).run()
+    _run([(create_app(settings), settings.port)], host=settings.host)
     return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:  # pragma: no cover
+    sandbox = _build_sandbox(args, "127.0.0.1", write_key=True)
+    out.write("\n".join(sandbox.describe()) + "\n")
+    out.write(f"\nebevis-broker demo: open http://{settings.host}:{settings.port}/readyz\n")
+    out.flush()
+    _run(
+        [
+            (create_app(settings), settings.port),
+            (sandbox_app.create_app(sandbox), args.sandbox_port),
+        ],
+        host=settings.host,
+    )
+    return 0
+
+
+def _run(apps: list[tuple[Starlette, int]], host: str = "127.0.0.1") -> None:  # pragma: no cover
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(
+                app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False
+            )
+        )
+        for app, port in apps
+    ]
+
+    async def serve_all() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    asyncio.run(serve_all())
