@@ -116,7 +116,12 @@ class ConsentRegister:
     def _append(
         self, record: ConsentRecord, status: ConsentStatus, at: datetime, by: str | None
     ) -> None:
-        event = ConsentEvent(uuid7(at), record.id, status, at, by)
+        event_id = uuid7(at)
+        if self._events and event_id.int <= self._events[-1].id.int:
+            # Altinn's event ids are strictly increasing; random bits within one millisecond
+            # (or a clock moved back) would break that, so step on from the last id instead.
+            event_id = uuid.UUID(int=self._events[-1].id.int + 1)
+        event = ConsentEvent(event_id, record.id, status, at, by)
         record.events.append(event)
         self._events.append(event)
 
