@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 import uvicorn
@@ -117,9 +119,17 @@ def _demo(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:  # 
     return 0
 
 
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to ``_run``, which stops all servers together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def _run(apps: list[tuple[Starlette, int]], host: str = "127.0.0.1") -> None:  # pragma: no cover
     servers = [
-        uvicorn.Server(
+        _QuietServer(
             uvicorn.Config(
                 app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False
             )
@@ -127,7 +137,18 @@ def _run(apps: list[tuple[Starlette, int]], host: str = "127.0.0.1") -> None:  #
         for app, port in apps
     ]
 
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+
     async def serve_all() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
         await asyncio.gather(*(server.serve() for server in servers))
 
     asyncio.run(serve_all())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

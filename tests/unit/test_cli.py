@@ -66,3 +66,17 @@ def test_the_asgi_module_builds_an_app_from_the_environment(
     module = importlib.import_module("broker.asgi")
     assert isinstance(module.app, Starlette)
     sys.modules.pop("broker.asgi", None)
+
+
+def test_sandbox_list_prints_the_seed_and_writes_no_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert cli.main(["sandbox", "--list", "--sandbox-port", "8123"], out=out) == 0
+    text = out.getvalue()
+    assert "Sandbox on http://127.0.0.1:8123" in text
+    assert "Maskinporten issuer  http://127.0.0.1:8123/maskinporten/" in text
+    assert "310100013" in text
+    assert "ebevis-broker-sandbox" in text
+    assert not (tmp_path / "var").exists()
