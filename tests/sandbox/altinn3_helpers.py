@@ -1,16 +1,22 @@
 """Builders for the fake Altinn 3 tests: the app with injected clock, register and keys, tokens
-as the Maskinporten fake would issue them, and a valid consent request body."""
+as the Maskinporten fake would issue them, a valid consent request body, the expected problem
+bodies, the consent page's steps, and the ``keys``, ``fake`` and ``client`` fixtures.
+
+The fixtures are registered under their short names; a test module imports them with
+``from tests.sandbox.altinn3_helpers import client_fixture, fake_fixture, keys_fixture``."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from broker.sandbox.altinn3 import API_PATH, Altinn3Config, create_app
@@ -150,3 +156,112 @@ async def create(
     created = response.json()
     assert isinstance(created, dict)
     return created
+
+
+async def post(fake: Fake, client: httpx.AsyncClient, body: Any, **auth: Any) -> httpx.Response:
+    return await client.post(API_PATH, json=body, headers=fake.auth(**auth))
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(name="keys", scope="module")
+def keys_fixture() -> SigningKeys:
+    return SigningKeys.generate(1, prefix="mp")
+
+
+@pytest.fixture(name="fake")
+def fake_fixture(keys: SigningKeys) -> Fake:
+    return make_fake(keys)
+
+
+@pytest.fixture(name="client")
+async def client_fixture(fake: Fake) -> AsyncIterator[httpx.AsyncClient]:
+    async with fake.client() as c:
+        yield c
+
+
+# --- expected problem bodies --------------------------------------------------------------------
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The problem body minus its random traceId, after checking status and media type."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json; charset=utf-8"
+    body = response.json()
+    assert isinstance(body, dict)
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-00", body.pop("traceId"))
+    for nested in body.get("problems", []):
+        nested.pop("traceId")
+    return body
+
+
+def am(code: str, status: int, title: str, **extensions: str) -> dict[str, Any]:
+    phrase = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}[status]
+    return {
+        "type": f"urn:altinn:error:{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "statusDescription": phrase,
+        **extensions,
+    }
+
+
+def validation(*errors: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "urn:altinn:error:STD-00000",
+        "title": "One or more validation errors occurred.",
+        "status": 400,
+        "code": "STD-00000",
+        "statusDescription": "Bad Request",
+        "validationErrors": list(errors),
+    }
+
+
+def vld(code: str, title: str, path: str, detail: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "title": title, "paths": [path]}
+    if detail is not None:
+        error["detail"] = detail
+    return error
+
+
+# --- the consent page ---------------------------------------------------------------------------
+
+UI = "/accessmanagement/ui/consent"
+FRAMING = {"content-security-policy": "frame-ancestors 'none'", "x-frame-options": "DENY"}
+
+
+def assert_no_framing(response: httpx.Response) -> None:
+    for name, value in FRAMING.items():
+        assert response.headers[name] == value
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def new_request(fake: Fake, client: httpx.AsyncClient, **overrides: Any) -> str:
+    return str((await create(fake, client, consent_body(**overrides)))["id"])
+
+
+async def log_in(client: httpx.AsyncClient, consent_id: str, fnr: str, prefix: str = "") -> None:
+    form = {"id": consent_id, "person": fnr}
+    response = await client.post(f"{prefix}{UI}/login", data=form)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{prefix}{UI}/request?id={consent_id}"
+    assert_no_framing(response)
+
+
+async def open_page(client: httpx.AsyncClient, consent_id: str, prefix: str = "") -> httpx.Response:
+    return await client.get(f"{prefix}{UI}/request", params={"id": consent_id})
+
+
+def csrf_of(page: httpx.Response) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match is not None, page.text
+    return match.group(1)
+
+
+async def answer(
+    client: httpx.AsyncClient, consent_id: str, verb: str, csrf: str, prefix: str = ""
+) -> httpx.Response:
+    url = f"{prefix}{UI}/request/{consent_id}/{verb}"
+    return await client.post(url, data={"csrf": csrf, "answer": verb})
