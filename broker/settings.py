@@ -15,7 +15,16 @@ from pathlib import Path
 
 from starlette.datastructures import Secret
 
-__all__ = ["VARIABLES", "Environment", "HttpSettings", "Settings", "SettingsError", "Variable"]
+__all__ = [
+    "VARIABLES",
+    "ConsentSettings",
+    "Environment",
+    "HttpSettings",
+    "MaskinportenSettings",
+    "Settings",
+    "SettingsError",
+    "Variable",
+]
 
 
 class SettingsError(ValueError):
@@ -88,6 +97,49 @@ VARIABLES: tuple[Variable, ...] = (
         "http://127.0.0.1:8001/skatteetaten",
         "Skatteetaten API base URL (the sandbox's by default).",
     ),
+    Variable(
+        "BROKER_MASKINPORTEN_CLIENT_ID",
+        "ebevis-broker-sandbox",
+        "The broker's Maskinporten client id.",
+    ),
+    Variable(
+        "BROKER_MASKINPORTEN_KEY_FILE",
+        "var/sandbox/broker-client.jwk.json",
+        "File with the broker's Maskinporten private key (a JWK; the sandbox writes one).",
+    ),
+    Variable(
+        "BROKER_ORG_NUMBER",
+        "310300012",
+        "The broker operator's organisation number (the sandbox's broker by default).",
+    ),
+    Variable(
+        "BROKER_ALTINN_MODE",
+        "vendor",
+        "`vendor`: Altinn calls act for the contracting authority (`consumer_org`); "
+        "`org`: the broker calls with `altinn:consentrequests.org`. (inferred, see docs/api.md)",
+    ),
+    Variable(
+        "BROKER_CONSENT_RESOURCE",
+        "digdir-oppdragutenlandskevirksomheter-skatteetaten",
+        "The Altinn 3 resource consent is asked for.",
+    ),
+    Variable("BROKER_CONSENT_MAX_DAYS", "90", "Longest consent validity a client may ask for."),
+    Variable("BROKER_FLOW_START_TTL", "604800", "Seconds a `consent_url` stays usable."),
+    Variable(
+        "BROKER_FLOW_RETURN_TTL",
+        "1800",
+        "Seconds the person has to answer in Altinn and come back.",
+    ),
+    Variable(
+        "BROKER_CLIENT_TOKEN_SCOPE",
+        "ebevisbroker:consentrequests",
+        "Scope a procurement system's Maskinporten token must carry to call the API.",
+    ),
+    Variable(
+        "BROKER_RECONCILE_INTERVAL",
+        "60",
+        "Seconds between checks of unanswered requests with Altinn (0 turns the job off).",
+    ),
     Variable("BROKER_HTTP_CONNECT_TIMEOUT", "3.0", "Seconds to open an upstream connection."),
     Variable("BROKER_HTTP_READ_TIMEOUT", "10.0", "Seconds between bytes from an upstream."),
     Variable("BROKER_HTTP_MAX_CONNECTIONS", "20", "Pooled connections per upstream."),
@@ -111,6 +163,24 @@ class UpstreamSettings:
 
 
 @dataclass(frozen=True)
+class ConsentSettings:
+    resource: str
+    max_days: int
+    start_ttl: int
+    return_ttl: int
+    reconcile_interval: int
+    altinn_mode: str
+
+
+@dataclass(frozen=True)
+class MaskinportenSettings:
+    client_id: str
+    key_file: str
+    org_number: str
+    client_token_scope: str
+
+
+@dataclass(frozen=True)
 class DatabaseSettings:
     url: Secret
     pool_size: int
@@ -129,6 +199,8 @@ class Settings:
     log_level: str
     upstreams: UpstreamSettings
     http: HttpSettings
+    consent: ConsentSettings
+    maskinporten: MaskinportenSettings
 
     def secret_values(self) -> tuple[str, ...]:
         """The plaintext secrets, for the log redactor to strike out wherever they appear."""
@@ -186,6 +258,20 @@ def _build(raw: Mapping[str, str]) -> Settings:
             read_timeout=_float(raw, "BROKER_HTTP_READ_TIMEOUT"),
             max_connections=_int(raw, "BROKER_HTTP_MAX_CONNECTIONS"),
         ),
+        consent=ConsentSettings(
+            resource=raw["BROKER_CONSENT_RESOURCE"],
+            max_days=_int(raw, "BROKER_CONSENT_MAX_DAYS"),
+            start_ttl=_int(raw, "BROKER_FLOW_START_TTL"),
+            return_ttl=_int(raw, "BROKER_FLOW_RETURN_TTL"),
+            reconcile_interval=_int(raw, "BROKER_RECONCILE_INTERVAL"),
+            altinn_mode=_choice(raw, "BROKER_ALTINN_MODE", ("vendor", "org")),
+        ),
+        maskinporten=MaskinportenSettings(
+            client_id=raw["BROKER_MASKINPORTEN_CLIENT_ID"],
+            key_file=raw["BROKER_MASKINPORTEN_KEY_FILE"],
+            org_number=raw["BROKER_ORG_NUMBER"],
+            client_token_scope=raw["BROKER_CLIENT_TOKEN_SCOPE"],
+        ),
     )
 
 
@@ -201,6 +287,12 @@ def _int(raw: Mapping[str, str], name: str) -> int:
     if value < 0:
         raise SettingsError(f"{name} must not be negative")
     return value
+
+
+def _choice(raw: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    if raw[name] not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}")
+    return raw[name]
 
 
 def _float(raw: Mapping[str, str], name: str) -> float:

@@ -104,6 +104,7 @@ def test_dev_and_test_accept_the_built_in_dev_secret() -> None:
         ({"BROKER_HTTP_READ_TIMEOUT": "0"}, "must be positive"),
         ({"BROKER_HTTP_READ_TIMEOUT": "soon"}, "must be a number"),
         ({"BROKER_LOG_LEVEL": "LOUD"}, "BROKER_LOG_LEVEL"),
+        ({"BROKER_ALTINN_MODE": "both"}, "BROKER_ALTINN_MODE must be one of vendor, org"),
         ({"BROKER_DATABSE_URL": "x"}, "unknown setting.*BROKER_DATABSE_URL"),
     ],
 )
