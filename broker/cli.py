@@ -24,6 +24,7 @@ from broker.store.db import create_engine
 __all__ = ["main"]
 
 SANDBOX_PORT = 8001
+_LOOPBACK = "127.0.0.1"
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -88,33 +89,33 @@ def _build_sandbox(args: argparse.Namespace, host: str, *, write_key: bool) -> w
 
 
 def _sandbox(args: argparse.Namespace, out: TextIO) -> int:
-    sandbox = _build_sandbox(args, "127.0.0.1", write_key=not args.list)
+    sandbox = _build_sandbox(args, _LOOPBACK, write_key=not args.list)
     out.write("\n".join(sandbox.describe()) + "\n")
     if args.list:
         return 0
     out.flush()
-    _run([(sandbox_app.create_app(sandbox), args.sandbox_port)])  # pragma: no cover
+    _run([(sandbox_app.create_app(sandbox), _LOOPBACK, args.sandbox_port)])  # pragma: no cover
     return 0  # pragma: no cover
 
 
 def _serve(settings: Settings, out: TextIO) -> int:  # pragma: no cover - runs a server forever
     out.write(f"ebevis-broker: open http://{settings.host}:{settings.port}/readyz\n")
     out.flush()
-    _run([(create_app(settings), settings.port)], host=settings.host)
+    _run([(create_app(settings), settings.host, settings.port)])
     return 0
 
 
 def _demo(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:  # pragma: no cover
-    sandbox = _build_sandbox(args, "127.0.0.1", write_key=True)
+    sandbox = _build_sandbox(args, _LOOPBACK, write_key=True)
     out.write("\n".join(sandbox.describe()) + "\n")
     out.write(f"\nebevis-broker demo: open http://{settings.host}:{settings.port}/readyz\n")
     out.flush()
     _run(
         [
-            (create_app(settings), settings.port),
-            (sandbox_app.create_app(sandbox), args.sandbox_port),
-        ],
-        host=settings.host,
+            (create_app(settings), settings.host, settings.port),
+            # The sandbox (with its unauthenticated control API) never leaves loopback.
+            (sandbox_app.create_app(sandbox), _LOOPBACK, args.sandbox_port),
+        ]
     )
     return 0
 
@@ -127,14 +128,14 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _run(apps: list[tuple[Starlette, int]], host: str = "127.0.0.1") -> None:  # pragma: no cover
+def _run(apps: list[tuple[Starlette, str, int]]) -> None:  # pragma: no cover
     servers = [
         _QuietServer(
             uvicorn.Config(
                 app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False
             )
         )
-        for app, port in apps
+        for app, host, port in apps
     ]
 
     def stop() -> None:

@@ -134,6 +134,17 @@ class _Api:
         self, request: Request, consumer: str, req: ConsentRequestInput, handled_by: PartyUrn | None
     ) -> Response:
         now = self.clock.now()
+        existing = self.state.get(req.id)
+        if existing is not None:
+            # Same id and parties: the stored request, whatever else differs, and nothing is
+            # validated again (altinn-consent.md §2.2, §5.4).
+            same = (existing.from_party, existing.to_party) == (
+                req.from_party.urn,
+                req.to_party.urn,
+            )
+            if same:
+                return self._dto(existing, 200)
+            return self._problem(AM.ID_EXISTS.with_extensions(requestId=str(req.id)))
         problem = validate_request(
             req,
             handled_by=handled_by,
@@ -143,16 +154,6 @@ class _Api:
         )
         if problem is not None:
             return self._problem(problem)
-        existing = self.state.get(req.id)
-        if existing is not None:
-            # Same id and parties: the stored request, whatever else differs (reference §5.4).
-            same = (existing.from_party, existing.to_party) == (
-                req.from_party.urn,
-                req.to_party.urn,
-            )
-            if same:
-                return self._dto(existing, 200)
-            return self._problem(AM.ID_EXISTS.with_extensions(requestId=str(req.id)))
         record = _record(req, handled_by, now)
         self.state.register.add(record, performed_by=org_urn(consumer))
         root = request.scope.get("root_path", "")

@@ -23,6 +23,7 @@ All bodies are JSON. Errors are ``{"error": "...", "detail": "..."}`` with 400, 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 from typing import Any
@@ -163,9 +164,7 @@ class _Control:
         return JSONResponse({"now": self.sandbox.clock.now().isoformat()})
 
     async def advance(self, request: Request) -> Response:
-        seconds = (await _body(request)).get("seconds")
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool):
-            raise ControlError(400, "bad_seconds", "seconds must be a number")
+        seconds = _number((await _body(request)).get("seconds"), low=-_TEN_YEARS, high=_TEN_YEARS)
         self.sandbox.clock.advance(seconds)
         return await self.clock(request)
 
@@ -195,23 +194,23 @@ class _Control:
         return JSONResponse(_jsonable(asdict(self.sandbox.skatteetaten.switches.quirks)))
 
     async def latency(self, request: Request) -> Response:
-        seconds = (await _body(request)).get("seconds")
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-            raise ControlError(400, "bad_seconds", "seconds must be a number >= 0")
-        self.sandbox.skatteetaten.set_latency(float(seconds))
+        seconds = _number((await _body(request)).get("seconds"), low=0, high=600)
+        self.sandbox.skatteetaten.set_latency(seconds)
         return JSONResponse({"latency_seconds": float(seconds)})
 
     async def fail_next(self, request: Request) -> Response:
         body = await _body(request)
-        try:
-            fault = MaskinportenFault(
-                status=int(body["status"]),
-                error=str(body["error"]),
-                description=str(body.get("description", "")),
-                retry_after=body.get("retry_after"),
-            )
-        except (KeyError, TypeError, ValueError):
-            raise ControlError(400, "bad_fault", "status and error are required") from None
+        status, error, retry_after = body.get("status"), body.get("error"), body.get("retry_after")
+        if not isinstance(status, int) or not 400 <= status <= 599 or not isinstance(error, str):
+            raise ControlError(400, "bad_fault", "status (400-599) and error are required")
+        if retry_after is not None and not (isinstance(retry_after, int) and retry_after >= 0):
+            raise ControlError(400, "bad_fault", "retry_after must be a whole number of seconds")
+        fault = MaskinportenFault(
+            status=status,
+            error=error,
+            description=str(body.get("description", "")),
+            retry_after=retry_after,
+        )
         count = body.get("count", 1)
         if not isinstance(count, int) or count < 1:
             raise ControlError(400, "bad_count", "count must be a positive integer")
@@ -242,6 +241,20 @@ class _Control:
     async def reset(self, request: Request) -> Response:
         self.sandbox.reset()
         return JSONResponse({"reset": True})
+
+
+_TEN_YEARS = 10 * 366 * 24 * 3600
+
+
+def _number(value: Any, *, low: float, high: float) -> float:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise ControlError(400, "bad_seconds", f"seconds must be a number from {low} to {high}")
+    return float(value)
 
 
 def _known(get: Callable[[str], ConsentRecord | None], consent_id: str) -> ConsentRecord:

@@ -55,7 +55,11 @@ class Seed:
         delegations = tuple(
             Delegation(consumer=authority, supplier=broker, scope=scope)
             for authority in authorities
-            for scope in (SKATTEETATEN_SCOPE, "altinn:consentrequests.write")
+            for scope in (
+                SKATTEETATEN_SCOPE,
+                "altinn:consentrequests.write",
+                "altinn:consentrequests.read",
+            )
         )
         client = SandboxClient.generate(BROKER_CLIENT_ID, broker, BROKER_SCOPES)
         return cls(client, delegations, authorities, suppliers)
@@ -83,5 +87,6 @@ def write_private_jwk(client: SandboxClient, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     document = dict(client.private_key.as_dict(private=True))
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an older file may have been readable by others
     with os.fdopen(descriptor, "w") as handle:
         json.dump({"client_id": client.client_id, "jwk": document}, handle, indent=2)

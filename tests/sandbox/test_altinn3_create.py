@@ -203,6 +203,16 @@ async def test_replay_with_same_parties_returns_the_stored_request(
     assert len(fake.register.events()) == 1
 
 
+async def test_replay_is_not_validated_again(fake: Fake, client: httpx.AsyncClient) -> None:
+    # altinn-consent.md §2.2: the stored request is returned, "nothing is re-validated".
+    body = consent_body()
+    first = await create(fake, client, body)
+    replay = {**body, "validTo": "2020-01-01T00:00:00+00:00", "redirectUrl": "not a url"}
+    response = await post(fake, client, replay)
+    assert response.status_code == 200
+    assert response.json() == first
+
+
 async def test_same_id_with_other_parties_is_am_00016(
     fake: Fake, client: httpx.AsyncClient
 ) -> None:

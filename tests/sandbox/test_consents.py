@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from broker.sandbox.consents import ConsentRecord, ConsentRegister, ConsentStatus, org_urn, uuid7
 
@@ -60,3 +62,16 @@ def test_accepting_records_when_consented() -> None:
     register.clear()
     assert register.records() == []
     assert register.events() == []
+
+
+def test_the_broker_key_file_is_private_even_when_it_existed(tmp_path: Path) -> None:
+    from broker.sandbox.parties import default_parties
+    from broker.sandbox.seed import Seed, write_private_jwk
+
+    path = tmp_path / "key.json"
+    path.write_text("old")
+    path.chmod(0o644)
+    seed = Seed.build(default_parties())
+    write_private_jwk(seed.broker_client, path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text())["jwk"]["kid"] == seed.broker_client.kid

@@ -131,3 +131,25 @@ async def test_index_and_control_list_describe_the_seed() -> None:
     assert SUPPLIER in index.text
     assert "POST /control/consents/{id}/approve" in control.text
     assert any("ebevis-broker-sandbox" in line for line in seed.json()["lines"])
+
+
+async def test_control_api_refuses_out_of_range_numbers() -> None:
+    sandbox = build()
+    async with client_for(sandbox) as http:
+        for path, body in [
+            ("/control/clock/advance", {"seconds": 1e300}),
+            ("/control/skatteetaten/latency", {"seconds": 601}),
+            ("/control/skatteetaten/latency", {"seconds": -1}),
+            ("/control/skatteetaten/latency", {"seconds": True}),
+        ]:
+            response = await http.post(path, json=body)
+            assert response.status_code == 400, (path, body)
+            assert response.json()["error"] == "bad_seconds"
+        for body in [
+            {"status": 200, "error": "x"},
+            {"status": "503", "error": "x"},
+            {"status": 503, "error": "x", "retry_after": -1},
+        ]:
+            response = await http.post("/control/maskinporten/fail-next", json=body)
+            assert response.status_code == 400, body
+    assert sandbox.skatteetaten.switches.latency_seconds == 0.0
