@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,103 +15,222 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from broker.altinn.client import AltinnClient
+from broker.clients.service import ClientService, InvalidBearer
+from broker.consent import routes as consent_routes
+from broker.consent.browser import BrowserFlow
+from broker.consent.confirm import Confirmer
+from broker.consent.ports import ConsentToken, UpstreamUnavailable
+from broker.consent.reconcile import Reconciler
+from broker.consent.service import ConsentPolicy, ConsentService
+from broker.consent.tokens import FlowTokens
+from broker.crypto import Cipher, parse_keys
 from broker.health import routes as health_routes
 from broker.health.service import ReadinessService
-from broker.http.middleware import RequestMiddleware
+from broker.http.middleware import BrowserHeadersMiddleware, RequestMiddleware
 from broker.http.problems import exception_handlers
+from broker.jobs import Periodic
+from broker.maskinporten import MaskinportenClient, TokenInvalid, TokenVerifier, load_client_key
+from broker.maskinporten.client import AccessToken
+from broker.maskinporten.errors import ClientKeyInvalid
 from broker.observability.metrics import HttpMetrics
 from broker.settings import Settings
 from broker.store import migrate
 from broker.store.db import create_engine, create_sessionmaker, schema_revisions
+from broker.store.uow import SqlUnitOfWork
 
 __all__ = ["UPSTREAMS", "Resources", "create_app"]
+
+logger = logging.getLogger("broker.app")
 
 UPSTREAMS = ("maskinporten", "altinn", "skatteetaten", "webhooks")
 
 
 class Resources:
-    """What the lifespan opens and closes: the database engine and one HTTP client per upstream.
+    """The database engine and one pooled HTTP client per upstream, for one app.
 
-    Services are built once in ``create_app`` and reach these through the holder, so nothing
-    is created at import time and every app (each test's, the sandbox's) has its own.
+    They are made when the app is built (neither connects until used, so building an app does
+    no I/O) and closed by the app's lifespan; nothing is created at import time, so every app —
+    each test's, the demo's — has its own.
     """
 
     def __init__(
         self, settings: Settings, transports: Mapping[str, httpx.AsyncBaseTransport]
     ) -> None:
-        self._settings = settings
-        self._transports = dict(transports)
-        self._engine: AsyncEngine | None = None
-        self._sessions: async_sessionmaker[AsyncSession] | None = None
-        self._http: dict[str, httpx.AsyncClient] = {}
-
-    @property
-    def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            raise RuntimeError("resources are used outside the app's lifespan")
-        return self._engine
-
-    @property
-    def sessions(self) -> async_sessionmaker[AsyncSession]:
-        if self._sessions is None:
-            raise RuntimeError("resources are used outside the app's lifespan")
-        return self._sessions
+        db = settings.database
+        self.engine: AsyncEngine = create_engine(
+            str(db.url), pool_size=db.pool_size, busy_timeout_ms=db.sqlite_busy_timeout_ms
+        )
+        self.sessions: async_sessionmaker[AsyncSession] = create_sessionmaker(self.engine)
+        self._http = {name: _client(settings, name, transports.get(name)) for name in UPSTREAMS}
+        self.closed = False
 
     def http(self, upstream: str) -> httpx.AsyncClient:
         return self._http[upstream]
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[Resources]:
-        db = self._settings.database
-        self._engine = create_engine(
-            str(db.url), pool_size=db.pool_size, busy_timeout_ms=db.sqlite_busy_timeout_ms
-        )
-        self._sessions = create_sessionmaker(self._engine)
         async with AsyncExitStack() as stack:
-            stack.push_async_callback(self._close_engine)
-            for name in UPSTREAMS:
-                self._http[name] = await stack.enter_async_context(self._client(name))
+            stack.push_async_callback(self._close)
             yield self
-        self._http.clear()
 
-    async def _close_engine(self) -> None:
+    async def _close(self) -> None:
+        for client in self._http.values():
+            await client.aclose()
         await self.engine.dispose()
-        self._engine = self._sessions = None
+        self.closed = True
 
-    def _client(self, upstream: str) -> httpx.AsyncClient:
-        http = self._settings.http
-        base_urls = {
-            "maskinporten": self._settings.upstreams.maskinporten_url,
-            "altinn": self._settings.upstreams.altinn_url,
-            "skatteetaten": self._settings.upstreams.skatteetaten_url,
-            "webhooks": "",
-        }
-        return httpx.AsyncClient(
-            base_url=base_urls[upstream],
-            transport=self._transports.get(upstream),
-            timeout=httpx.Timeout(
-                connect=http.connect_timeout,
-                read=http.read_timeout,
-                write=http.read_timeout,
-                pool=http.connect_timeout,
-            ),
-            limits=httpx.Limits(
-                max_connections=http.max_connections,
-                max_keepalive_connections=http.max_connections,
-            ),
-            # Upstream redirects are never followed blindly (OWASP API10:2023).
-            follow_redirects=False,
+
+def _client(
+    settings: Settings, upstream: str, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    http = settings.http
+    base_urls = {
+        "maskinporten": settings.upstreams.maskinporten_url,
+        "altinn": settings.upstreams.altinn_url,
+        "skatteetaten": settings.upstreams.skatteetaten_url,
+        "webhooks": "",
+    }
+    return httpx.AsyncClient(
+        base_url=base_urls[upstream],
+        transport=transport,
+        timeout=httpx.Timeout(
+            connect=http.connect_timeout,
+            read=http.read_timeout,
+            write=http.read_timeout,
+            pool=http.connect_timeout,
+        ),
+        limits=httpx.Limits(
+            max_connections=http.max_connections,
+            max_keepalive_connections=http.max_connections,
+        ),
+        # Upstream redirects are never followed blindly (OWASP API10:2023).
+        follow_redirects=False,
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _KeyMissing:
+    """Stands in for the Maskinporten client when its key could not be loaded (dev only): every
+    call that needs a token fails as an unavailable upstream, with a clear log line."""
+
+    def __init__(self, reason: str) -> None:
+        self._reason = reason
+
+    def _fail(self) -> UpstreamUnavailable:
+        logger.error("no Maskinporten key: %s", self._reason)
+        return UpstreamUnavailable("the broker's Maskinporten key is not configured")
+
+    async def access_token(self, scope: str, *, consumer_org: str | None = None) -> AccessToken:
+        raise self._fail()
+
+    def invalidate(
+        self, scope: str, *, consumer_org: str | None = None, token: str | None = None
+    ) -> bool:
+        return False
+
+    async def consent_token(
+        self, *, consent_id: Any, subject_org: str, requestor_org: str
+    ) -> ConsentToken:
+        raise self._fail()
+
+
+@dataclass(frozen=True)
+class _Adapters:
+    tokens: MaskinportenClient | _KeyMissing
+    verifier: TokenVerifier
+    altinn: AltinnClient
+
+
+def _adapters(settings: Settings, resources: Resources, now: Callable[[], datetime]) -> _Adapters:
+    issuer = settings.upstreams.maskinporten_url + "/"
+    http = resources.http("maskinporten")
+    verifier = TokenVerifier(http, issuer=issuer, jwks_uri=issuer + "jwk", clock=now)
+    mp = settings.maskinporten
+    tokens: MaskinportenClient | _KeyMissing
+    try:
+        key = load_client_key(Path(mp.key_file))
+    except (OSError, ClientKeyInvalid) as exc:
+        if not settings.is_dev:
+            raise RuntimeError(f"BROKER_MASKINPORTEN_KEY_FILE cannot be used: {exc}") from exc
+        tokens = _KeyMissing(f"{mp.key_file}: {type(exc).__name__}")
+    else:
+        tokens = MaskinportenClient(
+            http,
+            issuer=issuer,
+            client_id=mp.client_id,
+            key=key,
+            clock=now,
+            verifier=verifier,
+            vendor_mode=settings.consent.altinn_mode == "vendor",
+            client_org=mp.org_number,
         )
+    altinn = AltinnClient(
+        resources.http("altinn"),
+        tokens,
+        mode=settings.consent.altinn_mode,
+        broker_org=mp.org_number,
+        clock=now,
+    )
+    return _Adapters(tokens, verifier, altinn)
+
+
+def _cipher(settings: Settings) -> Cipher:
+    keys = parse_keys(str(settings.encryption_keys))
+    return Cipher(keys) if keys else Cipher.for_dev(str(settings.secret_key))
 
 
 def create_app(
-    settings: Settings, *, transports: Mapping[str, httpx.AsyncBaseTransport] | None = None
+    settings: Settings,
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
-    """Build an app for ``settings``. ``transports`` replaces an upstream's network in tests."""
+    """Build an app for ``settings``. ``transports`` replaces an upstream's network and
+    ``clock`` the wall clock, in tests (the sandbox's clock makes time travel consistent)."""
+    now = clock or _now
     unknown = set(transports or {}) - set(UPSTREAMS)
     if unknown:
         raise ValueError(f"unknown upstream(s): {sorted(unknown)}")
     resources = Resources(settings, transports or {})
+    cipher = _cipher(settings)
+    adapters = _adapters(settings, resources, now)
+
+    def units() -> SqlUnitOfWork:
+        return SqlUnitOfWork(resources.sessions, cipher)
+
+    clients = ClientService(
+        units,
+        pepper=str(settings.secret_key).encode(),
+        verify_bearer=_bearer_verifier(adapters.verifier, settings.maskinporten.client_token_scope),
+        now=now,
+    )
+    consent = settings.consent
+    flow_tokens = FlowTokens(
+        [str(settings.secret_key)],
+        now=lambda: now().timestamp(),
+        start_max_age=consent.start_ttl,
+        return_max_age=consent.return_ttl,
+    )
+    confirmer = Confirmer(units, altinn=adapters.altinn, tokens=adapters.tokens, now=now)
+    browser = BrowserFlow(
+        units,
+        altinn=adapters.altinn,
+        confirmer=confirmer,
+        flow_tokens=flow_tokens,
+        return_endpoint=f"{settings.public_url}/consent/return",
+        now=now,
+    )
+    service = ConsentService(
+        units,
+        policy=ConsentPolicy(resource=consent.resource, max_days=consent.max_days),
+        consent_url=lambda request_id: browser.consent_url(settings.public_url, request_id),
+        now=now,
+    )
+    reconciler = Reconciler(units, confirmer=confirmer, now=now)
     metrics = HttpMetrics()
     readiness = ReadinessService(
         current_revisions=lambda: schema_revisions(resources.engine),
@@ -116,15 +239,41 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with resources.open():
+        async with resources.open(), AsyncExitStack() as jobs:
+            if consent.reconcile_interval > 0:
+                await jobs.enter_async_context(
+                    Periodic("reconcile", reconciler.run_once, consent.reconcile_interval)
+                )
             yield {"resources": resources}
 
     app = Starlette(
-        routes=[*health_routes.routes(readiness=readiness, metrics=metrics)],
-        middleware=[Middleware(RequestMiddleware, metrics=metrics)],
+        routes=[
+            *health_routes.routes(readiness=readiness, metrics=metrics),
+            *consent_routes.api_routes(service, clients.authenticate),
+            *consent_routes.browser_routes(
+                browser, secure_cookie=not settings.is_dev, cookie_max_age=consent.return_ttl
+            ),
+        ],
+        middleware=[
+            Middleware(RequestMiddleware, metrics=metrics),
+            Middleware(BrowserHeadersMiddleware),
+        ],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.resources = resources
+    app.state.clients = clients
+    app.state.reconciler = reconciler
+    app.state.cipher = cipher
     return app
+
+
+def _bearer_verifier(verifier: TokenVerifier, scope: str) -> Any:
+    async def verify(token: str) -> Mapping[str, Any]:
+        try:
+            return await verifier.verify(token, scope=scope)
+        except TokenInvalid as exc:
+            raise InvalidBearer(str(exc)) from None
+
+    return verify

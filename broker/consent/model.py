@@ -1,14 +1,26 @@
-"""Values of the consent domain that are persisted.
+"""The consent domain's values and records.
 
-The string values are stored in the database and sent to clients: never rename or reuse one.
-Adding a value needs an Alembic migration, because the tables carry CHECK constraints on them.
+The enum string values are stored in the database and sent to clients: never rename or reuse
+one. Adding a value needs an Alembic migration, because the tables carry CHECK constraints.
 """
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
-__all__ = ["Generation", "Language", "RevokedBy", "State"]
+__all__ = [
+    "Caller",
+    "ConsentRequest",
+    "Generation",
+    "Grant",
+    "HistoryEntry",
+    "Language",
+    "RevokedBy",
+    "State",
+]
 
 
 class State(StrEnum):
@@ -40,3 +52,52 @@ class Language(StrEnum):
     NB = "nb"
     NN = "nn"
     EN = "en"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated procurement system (tenant) a call is made for."""
+
+    client_id: uuid.UUID
+    name: str
+    return_urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Grant:
+    consented_at: datetime
+    valid_to: datetime
+    revoked_at: datetime | None = None
+    revoked_by: RevokedBy | None = None
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """A consent request as stored: the flow's facts and, once granted, its grant."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    requestor_org: str
+    subject_org: str
+    resource: str
+    reference: str
+    external_reference: str | None
+    language: Language
+    return_url: str
+    state: State
+    state_reason: str | None
+    generation: Generation
+    altinn_consent_id: uuid.UUID | None
+    valid_to: datetime
+    idempotency_key: str | None
+    created_at: datetime
+    updated_at: datetime
+    grant: Grant | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    action: str
+    state: State | None
+    reason: str | None

@@ -8,10 +8,13 @@ from whatever their upstream did, so the service never sees an httpx or JOSE err
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
+
+from broker.consent.model import ConsentRequest, Grant, HistoryEntry, RevokedBy, State
 
 __all__ = [
     "AltinnConsents",
@@ -19,9 +22,17 @@ __all__ = [
     "AltinnRequest",
     "AltinnState",
     "AltinnStatus",
+    "AuditLog",
+    "AuditRecord",
+    "ConsentStore",
     "ConsentToken",
     "ConsentTokens",
     "ConsentUnavailable",
+    "DuplicateKey",
+    "IdempotencyStore",
+    "PageCursor",
+    "StoredResponse",
+    "UnitOfWork",
     "UpstreamRefused",
     "UpstreamUnavailable",
 ]
@@ -119,3 +130,141 @@ class ConsentTokens(Protocol):
     ) -> ConsentToken:
         """A consent token for the request, or ConsentUnavailable when Maskinporten refuses."""
         ...
+
+
+# --- Persistence -------------------------------------------------------------------------------
+
+
+class DuplicateKey(Exception):
+    """A unique constraint refused the write (a concurrent duplicate won the race)."""
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit event. Never holds a token, a secret or a personal number."""
+
+    actor_type: str  # client, person, system, admin
+    actor_id: str
+    action: str
+    object_type: str
+    object_id: str
+    client_id: uuid.UUID | None
+    outcome: str  # success, failure, denied
+    reason: str | None = None
+    correlation_id: str | None = None
+    upstream_correlation_id: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """The first answer given to an Idempotency-Key, replayed for repeats."""
+
+    fingerprint: str
+    status: int | None  # None while the first request is still being handled
+    body: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    updated_at: datetime
+    id: uuid.UUID
+
+
+class ConsentStore(Protocol):
+    """Consent requests and grants. Every read for a client is scoped by ``client_id``."""
+
+    async def add(self, request: ConsentRequest) -> None: ...
+
+    async def get(
+        self, request_id: uuid.UUID, *, client_id: uuid.UUID | None
+    ) -> ConsentRequest | None: ...
+
+    async def by_idempotency_key(self, client_id: uuid.UUID, key: str) -> ConsentRequest | None: ...
+
+    async def set_altinn_id(self, request_id: uuid.UUID, altinn_id: uuid.UUID) -> None: ...
+
+    async def move(
+        self,
+        request_id: uuid.UUID,
+        *,
+        expected: State,
+        to: State,
+        reason: str | None,
+        at: datetime,
+        valid_to: datetime | None = None,
+    ) -> bool:
+        """Compare-and-set the state; False when another writer moved it first."""
+        ...
+
+    async def claim_return(self, request_id: uuid.UUID, *, at: datetime) -> bool:
+        """Take the single use of a return from Altinn (or of a reconciler check) on an open
+        request; False when it is taken or the request is no longer open."""
+        ...
+
+    async def release_return(self, request_id: uuid.UUID) -> None: ...
+
+    async def add_grant(self, request: ConsentRequest, grant: Grant, *, receipt: bytes) -> None: ...
+
+    async def end_grant(
+        self, request_id: uuid.UUID, *, at: datetime, by: RevokedBy | None, reason: str | None
+    ) -> None: ...
+
+    async def page(
+        self,
+        client_id: uuid.UUID,
+        *,
+        state: State | None,
+        changed_after: datetime | None,
+        after: PageCursor | None,
+        limit: int,
+    ) -> list[ConsentRequest]: ...
+
+    async def open_requests(self, *, limit: int) -> list[ConsentRequest]:
+        """Requests still pending or redirected (for the reconciler), oldest change first."""
+        ...
+
+
+class AuditLog(Protocol):
+    async def append(self, record: AuditRecord, *, at: datetime) -> None: ...
+
+    async def history(self, object_type: str, object_id: str) -> list[HistoryEntry]: ...
+
+
+class IdempotencyStore(Protocol):
+    async def get(self, client_id: uuid.UUID, key: str) -> StoredResponse | None: ...
+
+    async def start(
+        self,
+        client_id: uuid.UUID,
+        key: str,
+        *,
+        fingerprint: str,
+        at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        """Record that the key is taken; raises DuplicateKey when another request has it."""
+        ...
+
+    async def finish(
+        self, client_id: uuid.UUID, key: str, *, status: int, body: Mapping[str, Any]
+    ) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction. Nothing is written unless ``commit`` is called."""
+
+    @property
+    def consents(self) -> ConsentStore: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
+
+    async def __aenter__(self) -> UnitOfWork: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def commit(self) -> None: ...

@@ -68,8 +68,12 @@ class FlowTokens:
 
     @staticmethod
     def new_binding() -> Binding:
-        value = secrets.token_urlsafe(32)
-        return Binding(cookie_value=value, digest=_digest(value))
+        return FlowTokens.binding_for(secrets.token_urlsafe(32))
+
+    @staticmethod
+    def binding_for(cookie_value: str) -> Binding:
+        """The binding of a browser that already has a cookie (flows in parallel share it)."""
+        return Binding(cookie_value=cookie_value, digest=_digest(cookie_value))
 
     def return_handle(self, request_id: str, binding: Binding) -> str:
         return str(self._return.dumps([request_id, binding.digest]))

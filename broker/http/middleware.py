@@ -14,7 +14,7 @@ from broker.http.request_id import REQUEST_ID_HEADER, SCOPE_KEY, choose_request_
 from broker.logs import REQUEST_ID
 from broker.observability.metrics import HttpMetrics
 
-__all__ = ["RequestMiddleware", "route_template"]
+__all__ = ["BROWSER_HEADERS", "BrowserHeadersMiddleware", "RequestMiddleware", "route_template"]
 
 access_log = logging.getLogger("broker.access")
 
@@ -73,3 +73,36 @@ class RequestMiddleware:
                 "duration_ms": round(duration * 1000, 3),
             },
         )
+
+
+# For anything a browser may render or follow: never framed (clickjacking on the consent flow,
+# Skatteetaten forbids wrapping the dialog), never cached, no Referer leaking our URLs onward.
+BROWSER_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+class BrowserHeadersMiddleware:
+    """Adds ``BROWSER_HEADERS`` and ``Cache-Control: no-store`` (unless set) to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in BROWSER_HEADERS.items():
+                    headers.setdefault(name, value)
+                headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)

@@ -61,13 +61,15 @@ def test_an_unknown_upstream_is_refused(tmp_path: Path) -> None:
         )
 
 
-async def test_resources_exist_only_inside_the_lifespan(tmp_path: Path) -> None:
-    app = create_app(make_settings(database_url=sqlite_url(tmp_path)))
+async def test_building_an_app_does_no_io_and_the_lifespan_closes_everything(
+    tmp_path: Path,
+) -> None:
+    app = create_app(make_settings(database_url=sqlite_url(tmp_path / "db")))
     resources = _resources(app)
-    with pytest.raises(RuntimeError, match="outside the app's lifespan"):
-        _ = resources.engine
-    async with running(app):
+    assert not (tmp_path / "db" / "broker.db").exists()  # no connection yet
+    async with running(app) as client:
+        assert (await client.get("/readyz")).status_code == 503  # unmigrated, but reachable
         assert resources.engine.dialect.name == "sqlite"
-        assert resources.sessions is not None
-    with pytest.raises(RuntimeError, match="outside the app's lifespan"):
-        _ = resources.sessions
+        assert not resources.closed
+    assert resources.closed
+    assert all(resources.http(name).is_closed for name in UPSTREAMS)

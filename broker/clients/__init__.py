@@ -1,0 +1,1 @@
+"""Procurement systems (clients): registration, API keys and authentication of API calls."""

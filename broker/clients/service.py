@@ -1,0 +1,194 @@
+"""Who is calling: API keys and Maskinporten bearer tokens, each mapped to one client.
+
+A client (procurement system) authenticates either with an API key
+(``Authorization: Bearer ebk_…``) or with a Maskinporten access token carrying the configured
+scope. A token is mapped to a client by its ``supplier`` org when the token was issued to a
+vendor acting for someone (delegation), else by its ``consumer`` org. Every failure gives the
+same answer, so a caller cannot learn which part was wrong.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from broker.clients.keys import ApiKey, hash_key, new_key, parse_key
+from broker.consent.model import Caller
+from broker.consent.return_urls import InvalidReturnUrl, normalise
+from broker.errors import Unauthenticated, ValidationFailed
+
+__all__ = ["BearerVerifier", "ClientService", "InvalidBearer"]
+
+logger = logging.getLogger("broker.clients")
+
+
+class InvalidBearer(Exception):
+    """The bearer token did not verify; the message is safe to log."""
+
+
+class BearerVerifier(Protocol):
+    async def __call__(self, token: str) -> Mapping[str, Any]:
+        """Verified claims, or InvalidBearer."""
+        ...
+
+
+class _Client(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def org_number(self) -> str: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def return_urls(self) -> tuple[str, ...]: ...
+
+
+class _Key(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def client_id(self) -> uuid.UUID: ...
+    @property
+    def key_hash(self) -> str: ...
+    @property
+    def revoked(self) -> bool: ...
+
+
+class _ClientStore(Protocol):
+    async def create(
+        self, *, name: str, org_number: str, return_urls: tuple[str, ...], at: datetime
+    ) -> uuid.UUID: ...
+
+    async def add_key(
+        self, client_id: uuid.UUID, *, prefix: str, key_hash: str, label: str | None, at: datetime
+    ) -> uuid.UUID: ...
+
+    async def key_by_prefix(self, prefix: str) -> _Key | None: ...
+
+    async def touch_key(self, key_id: uuid.UUID, *, at: datetime) -> None: ...
+
+    async def get(self, client_id: uuid.UUID) -> _Client | None: ...
+
+    async def by_org(self, org_number: str) -> Sequence[_Client]: ...
+
+
+class _Transaction(Protocol):
+    @property
+    def clients(self) -> _ClientStore: ...
+
+    async def __aenter__(self) -> _Transaction: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+_REFUSED = "A valid API key or Maskinporten token is required"
+
+
+class ClientService:
+    def __init__(
+        self,
+        transactions: Callable[[], _Transaction],
+        *,
+        pepper: bytes,
+        verify_bearer: BearerVerifier | None,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._transactions = transactions
+        self._pepper = pepper
+        self._verify_bearer = verify_bearer
+        self._now = now
+
+    async def register(
+        self, *, name: str, org_number: str, return_urls: tuple[str, ...]
+    ) -> uuid.UUID:
+        for url in return_urls:
+            try:
+                normalise(url)
+            except InvalidReturnUrl as exc:
+                raise ValidationFailed(f"return URL refused: {exc}") from None
+        async with self._transactions() as tx:
+            client_id = await tx.clients.create(
+                name=name, org_number=org_number, return_urls=return_urls, at=self._now()
+            )
+            await tx.commit()
+        return client_id
+
+    async def issue_key(self, client_id: uuid.UUID, *, label: str | None = None) -> ApiKey:
+        key = new_key()
+        async with self._transactions() as tx:
+            await tx.clients.add_key(
+                client_id,
+                prefix=key.prefix,
+                key_hash=hash_key(key, self._pepper),
+                label=label,
+                at=self._now(),
+            )
+            await tx.commit()
+        return key
+
+    async def authenticate(self, authorization: str | None) -> Caller:
+        scheme, _, credential = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise _refused()
+        credential = credential.strip()
+        key = parse_key(credential)
+        if key is not None:
+            return await self._by_key(key)
+        return await self._by_token(credential)
+
+    async def _by_key(self, key: ApiKey) -> Caller:
+        async with self._transactions() as tx:
+            stored = await tx.clients.key_by_prefix(key.prefix)
+            if stored is None or stored.revoked:
+                raise _refused()
+            if not hmac.compare_digest(stored.key_hash, hash_key(key, self._pepper)):
+                raise _refused()
+            client = await tx.clients.get(stored.client_id)
+            if client is None or not client.active:
+                raise _refused()
+            await tx.clients.touch_key(stored.id, at=self._now())
+            await tx.commit()
+        return _caller(client)
+
+    async def _by_token(self, token: str) -> Caller:
+        if self._verify_bearer is None:
+            raise _refused()
+        try:
+            claims = await self._verify_bearer(token)
+        except InvalidBearer as exc:
+            logger.info("bearer token refused: %s", exc)
+            raise _refused() from None
+        org = _org(claims.get("supplier")) or _org(claims.get("consumer"))
+        if org is None:
+            raise _refused()
+        async with self._transactions() as tx:
+            clients = [c for c in await tx.clients.by_org(org) if c.active]
+        if len(clients) != 1:
+            # None, or ambiguous: refuse rather than guess which tenant is meant.
+            raise _refused()
+        return _caller(clients[0])
+
+
+def _org(claim: object) -> str | None:
+    if not isinstance(claim, Mapping):
+        return None
+    value = claim.get("ID")
+    if not isinstance(value, str) or not value.startswith("0192:"):
+        return None
+    return value.removeprefix("0192:")
+
+
+def _caller(client: _Client) -> Caller:
+    return Caller(client_id=client.id, name=client.name, return_urls=client.return_urls)
+
+
+def _refused() -> Unauthenticated:
+    return Unauthenticated(_REFUSED, headers={"WWW-Authenticate": 'Bearer realm="ebevis-broker"'})

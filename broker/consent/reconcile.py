@@ -1,0 +1,106 @@
+"""The reconciler: no request stays pending or redirected past its validity, and an answer given
+without a return to the broker (a closed tab, an answer in the Altinn portal) is still recorded.
+
+One pass looks at open requests, oldest change first. A request past ``valid_to`` expires. A
+request with an Altinn id is confirmed exactly as a browser return would be (Altinn, then
+Maskinporten), under the same single-use claim, so a return arriving at the same moment cannot
+race it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from broker.consent.confirm import Confirmer
+from broker.consent.machine import ConsentFlow, Expired, InvalidTransition, step
+from broker.consent.model import ConsentRequest, State
+from broker.consent.ports import UnitOfWork, UpstreamUnavailable
+from broker.consent.service import audit_transition
+
+__all__ = ["Reconciler", "Report"]
+
+logger = logging.getLogger("broker.consent.reconcile")
+_ACTOR = ("system", "reconciler")
+
+
+@dataclass(frozen=True)
+class Report:
+    checked: int
+    changed: int
+    unavailable: int
+
+
+class Reconciler:
+    def __init__(
+        self,
+        units: Callable[[], UnitOfWork],
+        *,
+        confirmer: Confirmer,
+        now: Callable[[], datetime],
+        batch: int = 100,
+    ) -> None:
+        self._units = units
+        self._confirmer = confirmer
+        self._now = now
+        self._batch = batch
+
+    async def run_once(self) -> Report:
+        async with self._units() as uow:
+            requests = await uow.consents.open_requests(limit=self._batch)
+        changed = unavailable = 0
+        for request in requests:
+            try:
+                changed += await self._one(request)
+            except UpstreamUnavailable:
+                unavailable += 1
+        if changed or unavailable:
+            logger.info(
+                "reconciled",
+                extra={"checked": len(requests), "changed": changed, "unavailable": unavailable},
+            )
+        return Report(len(requests), changed, unavailable)
+
+    async def _one(self, request: ConsentRequest) -> int:
+        if request.valid_to <= self._now():
+            return await self._expire(request)
+        if request.altinn_consent_id is None:
+            return 0
+        async with self._units() as uow:
+            claimed = await uow.consents.claim_return(request.id, at=self._now())
+            await uow.commit()
+        if not claimed:
+            return 0  # pending (claims need redirected) or a return is being handled right now
+        try:
+            outcome = await self._confirmer.confirm(request, actor=_ACTOR, correlation_id=None)
+        finally:
+            async with self._units() as uow:
+                current = await uow.consents.get(request.id, client_id=None)
+                if current is not None and current.state is State.REDIRECTED:
+                    await uow.consents.release_return(request.id)
+                    await uow.commit()
+        return int(outcome.changed)
+
+    async def _expire(self, request: ConsentRequest) -> int:
+        now = self._now()
+        try:
+            moved, _ = step(
+                ConsentFlow(str(request.id), request.state, request.valid_to), Expired(), now=now
+            )
+        except InvalidTransition:
+            return 0
+        async with self._units() as uow:
+            if not await uow.consents.move(
+                request.id, expected=request.state, to=moved.state, reason="valid_to", at=now
+            ):
+                return 0
+            await uow.audit.append(
+                audit_transition(
+                    request, "expired", actor=_ACTOR, state=moved.state, reason="valid_to"
+                ),
+                at=now,
+            )
+            await uow.commit()
+        return 1

@@ -1,0 +1,101 @@
+"""Clients, their return URLs and API keys in SQL. Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker.store.models import ApiKey, Client, ClientReturnUrl, ClientStatus
+
+__all__ = ["ClientRecord", "KeyRecord", "SqlClientStore"]
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    id: uuid.UUID
+    name: str
+    org_number: str
+    active: bool
+    return_urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    id: uuid.UUID
+    client_id: uuid.UUID
+    key_hash: str
+    revoked: bool
+
+
+class SqlClientStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def create(
+        self, *, name: str, org_number: str, return_urls: tuple[str, ...], at: datetime
+    ) -> uuid.UUID:
+        client_id = uuid.uuid4()
+        self._session.add(
+            Client(id=client_id, name=name, org_number=org_number, created_at=at, updated_at=at)
+        )
+        await self._session.flush()
+        for url in return_urls:
+            self._session.add(ClientReturnUrl(client_id=client_id, url=url, created_at=at))
+        await self._session.flush()
+        return client_id
+
+    async def add_key(
+        self, client_id: uuid.UUID, *, prefix: str, key_hash: str, label: str | None, at: datetime
+    ) -> uuid.UUID:
+        key_id = uuid.uuid4()
+        self._session.add(
+            ApiKey(
+                id=key_id,
+                client_id=client_id,
+                prefix=prefix,
+                key_hash=key_hash,
+                label=label,
+                created_at=at,
+            )
+        )
+        await self._session.flush()
+        return key_id
+
+    async def key_by_prefix(self, prefix: str) -> KeyRecord | None:
+        row = (
+            await self._session.execute(select(ApiKey).where(ApiKey.prefix == prefix))
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        return KeyRecord(row.id, row.client_id, row.key_hash, row.revoked_at is not None)
+
+    async def touch_key(self, key_id: uuid.UUID, *, at: datetime) -> None:
+        await self._session.execute(
+            update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=at)
+        )
+
+    async def get(self, client_id: uuid.UUID) -> ClientRecord | None:
+        row = await self._session.get(Client, client_id)
+        return None if row is None else await self._record(row)
+
+    async def by_org(self, org_number: str) -> list[ClientRecord]:
+        rows = (
+            await self._session.execute(select(Client).where(Client.org_number == org_number))
+        ).scalars()
+        return [await self._record(row) for row in rows]
+
+    async def _record(self, row: Client) -> ClientRecord:
+        urls = (
+            await self._session.execute(
+                select(ClientReturnUrl.url)
+                .where(ClientReturnUrl.client_id == row.id)
+                .order_by(ClientReturnUrl.id)
+            )
+        ).scalars()
+        return ClientRecord(
+            row.id, row.name, row.org_number, row.status == ClientStatus.ACTIVE, tuple(urls)
+        )

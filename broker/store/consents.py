@@ -1,0 +1,244 @@
+"""Consent requests and grants in SQL (``consent.ports.ConsentStore``). Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker.consent.model import (
+    ConsentRequest,
+    Generation,
+    Grant,
+    Language,
+    RevokedBy,
+    State,
+)
+from broker.consent.ports import DuplicateKey, PageCursor
+from broker.crypto import Cipher
+from broker.store.models import ConsentGrant
+from broker.store.models import ConsentRequest as Row
+
+__all__ = ["SqlConsentStore", "receipt_aad"]
+
+_OPEN = (State.PENDING.value, State.REDIRECTED.value)
+
+
+def receipt_aad(grant_id: uuid.UUID, client_id: uuid.UUID) -> str:
+    return f"consent_grants.receipt:{grant_id}:{client_id}"
+
+
+class SqlConsentStore:
+    def __init__(self, session: AsyncSession, cipher: Cipher) -> None:
+        self._session = session
+        self._cipher = cipher
+
+    async def add(self, request: ConsentRequest) -> None:
+        self._session.add(_to_row(request))
+        try:
+            await self._session.flush()
+        except IntegrityError as exc:
+            raise DuplicateKey("consent request") from exc
+
+    async def get(
+        self, request_id: uuid.UUID, *, client_id: uuid.UUID | None
+    ) -> ConsentRequest | None:
+        query = select(Row).where(Row.id == request_id).execution_options(populate_existing=True)
+        if client_id is not None:
+            query = query.where(Row.client_id == client_id)
+        row = (await self._session.execute(query)).scalar_one_or_none()
+        return None if row is None else await self._view(row)
+
+    async def by_idempotency_key(self, client_id: uuid.UUID, key: str) -> ConsentRequest | None:
+        query = select(Row).where(Row.client_id == client_id, Row.idempotency_key == key)
+        row = (await self._session.execute(query)).scalar_one_or_none()
+        return None if row is None else await self._view(row)
+
+    async def set_altinn_id(self, request_id: uuid.UUID, altinn_id: uuid.UUID) -> None:
+        await self._session.execute(
+            update(Row)
+            .where(Row.id == request_id, Row.altinn_consent_id.is_(None))
+            .values(altinn_consent_id=altinn_id)
+        )
+
+    async def move(
+        self,
+        request_id: uuid.UUID,
+        *,
+        expected: State,
+        to: State,
+        reason: str | None,
+        at: datetime,
+        valid_to: datetime | None = None,
+    ) -> bool:
+        values: dict[str, object] = {"state": to.value, "state_reason": reason, "updated_at": at}
+        if valid_to is not None:
+            values["valid_to"] = valid_to
+        if to is State.REDIRECTED:
+            values["redirected_at"] = at
+        result = await self._session.execute(
+            update(Row).where(Row.id == request_id, Row.state == expected.value).values(**values)
+        )
+        return _changed(result)
+
+    async def claim_return(self, request_id: uuid.UUID, *, at: datetime) -> bool:
+        result = await self._session.execute(
+            update(Row)
+            .where(Row.id == request_id, Row.state.in_(_OPEN), Row.returned_at.is_(None))
+            .values(returned_at=at)
+        )
+        return _changed(result)
+
+    async def release_return(self, request_id: uuid.UUID) -> None:
+        await self._session.execute(
+            update(Row).where(Row.id == request_id).values(returned_at=None)
+        )
+
+    async def add_grant(self, request: ConsentRequest, grant: Grant, *, receipt: bytes) -> None:
+        grant_id = uuid.uuid4()
+        sealed, key_id = self._cipher.encrypt(receipt, aad=receipt_aad(grant_id, request.client_id))
+        self._session.add(
+            ConsentGrant(
+                id=grant_id,
+                consent_request_id=request.id,
+                consented_at=grant.consented_at,
+                valid_to=grant.valid_to,
+                receipt_ciphertext=sealed,
+                receipt_key_id=key_id,
+                created_at=grant.consented_at,
+            )
+        )
+        try:
+            await self._session.flush()
+        except IntegrityError as exc:
+            raise DuplicateKey("grant") from exc
+
+    async def end_grant(
+        self, request_id: uuid.UUID, *, at: datetime, by: RevokedBy | None, reason: str | None
+    ) -> None:
+        await self._session.execute(
+            update(ConsentGrant)
+            .where(ConsentGrant.consent_request_id == request_id, ConsentGrant.revoked_at.is_(None))
+            .values(revoked_at=at, revoked_by=by.value if by else None, revoked_reason=reason)
+        )
+
+    async def receipt(self, request_id: uuid.UUID) -> bytes | None:
+        """The decrypted receipt (the consent token kept as proof), for audits and exports."""
+        query = (
+            select(ConsentGrant, Row.client_id)
+            .join(Row, Row.id == ConsentGrant.consent_request_id)
+            .where(ConsentGrant.consent_request_id == request_id)
+        )
+        found = (await self._session.execute(query)).one_or_none()
+        if found is None:
+            return None
+        grant, client_id = found
+        if grant.receipt_ciphertext is None:
+            return None
+        return self._cipher.decrypt(
+            grant.receipt_ciphertext,
+            key_id=grant.receipt_key_id or "",
+            aad=receipt_aad(grant.id, client_id),
+        )
+
+    async def page(
+        self,
+        client_id: uuid.UUID,
+        *,
+        state: State | None,
+        changed_after: datetime | None,
+        after: PageCursor | None,
+        limit: int,
+    ) -> list[ConsentRequest]:
+        query = select(Row).where(Row.client_id == client_id)
+        if state is not None:
+            query = query.where(Row.state == state.value)
+        if changed_after is not None:
+            query = query.where(Row.updated_at > changed_after)
+        if after is not None:
+            query = query.where(
+                or_(
+                    Row.updated_at > after.updated_at,
+                    and_(Row.updated_at == after.updated_at, Row.id > after.id),
+                )
+            )
+        query = query.order_by(Row.updated_at, Row.id).limit(limit)
+        rows = (await self._session.execute(query)).scalars().all()
+        return [await self._view(row) for row in rows]
+
+    async def open_requests(self, *, limit: int) -> list[ConsentRequest]:
+        query = (
+            select(Row).where(Row.state.in_(_OPEN)).order_by(Row.updated_at, Row.id).limit(limit)
+        )
+        rows = (await self._session.execute(query)).scalars().all()
+        return [await self._view(row) for row in rows]
+
+    async def _view(self, row: Row) -> ConsentRequest:
+        grant_row = (
+            await self._session.execute(
+                select(ConsentGrant).where(ConsentGrant.consent_request_id == row.id)
+            )
+        ).scalar_one_or_none()
+        return _from_row(row, None if grant_row is None else _grant(grant_row))
+
+
+def _changed(result: object) -> bool:
+    rowcount = getattr(result, "rowcount", 0)
+    return isinstance(rowcount, int) and rowcount == 1
+
+
+def _grant(row: ConsentGrant) -> Grant:
+    return Grant(
+        consented_at=row.consented_at,
+        valid_to=row.valid_to,
+        revoked_at=row.revoked_at,
+        revoked_by=RevokedBy(row.revoked_by) if row.revoked_by else None,
+    )
+
+
+def _to_row(request: ConsentRequest) -> Row:
+    return Row(
+        id=request.id,
+        client_id=request.client_id,
+        requestor_org=request.requestor_org,
+        subject_org=request.subject_org,
+        resource=request.resource,
+        reference=request.reference,
+        external_reference=request.external_reference,
+        language=request.language.value,
+        return_url=request.return_url,
+        state=request.state.value,
+        state_reason=request.state_reason,
+        altinn_generation=request.generation.value,
+        altinn_consent_id=request.altinn_consent_id,
+        valid_to=request.valid_to,
+        idempotency_key=request.idempotency_key,
+        created_at=request.created_at,
+        updated_at=request.updated_at,
+    )
+
+
+def _from_row(row: Row, grant: Grant | None) -> ConsentRequest:
+    return ConsentRequest(
+        id=row.id,
+        client_id=row.client_id,
+        requestor_org=row.requestor_org,
+        subject_org=row.subject_org,
+        resource=row.resource,
+        reference=row.reference,
+        external_reference=row.external_reference,
+        language=Language(row.language),
+        return_url=row.return_url,
+        state=State(row.state),
+        state_reason=row.state_reason,
+        generation=Generation(row.altinn_generation),
+        altinn_consent_id=row.altinn_consent_id,
+        valid_to=row.valid_to,
+        idempotency_key=row.idempotency_key,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        grant=grant,
+    )

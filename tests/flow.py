@@ -1,0 +1,178 @@
+"""A whole broker wired to the whole sandbox, in process: the harness of the consent-flow tests.
+
+The broker's Maskinporten, Altinn and Skatteetaten clients reach the sandbox over
+``httpx.ASGITransport``; both share the sandbox's clock, so time travel moves both. A "browser"
+is an httpx client with its own cookie jar that does not follow redirects, so each hop is seen.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from starlette.applications import Starlette
+
+from broker.app import create_app
+from broker.clients.service import ClientService
+from broker.consent.reconcile import Reconciler
+from broker.sandbox import app as sandbox_app
+from broker.sandbox import world
+from broker.sandbox.clock import Clock
+from broker.store import migrate
+from broker.store.consents import SqlConsentStore
+from broker.store.db import create_engine
+from tests.support import make_settings
+
+SANDBOX = "http://sandbox.test"
+BROKER = "http://broker.test"
+PORTAL_RETURN = "https://portal.example/ebevis/return"
+AUTHORITY = "310200018"
+OTHER_AUTHORITY = "310200026"
+SUPPLIER = "310100013"  # Kari Nordmann (01819040180) may answer for it
+APPROVER = "01819040180"
+
+
+@dataclass
+class Tenant:
+    client_id: uuid.UUID
+    api_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+@dataclass
+class Stack:
+    sandbox: world.Sandbox
+    app: Starlette
+    api: httpx.AsyncClient
+    sandbox_http: httpx.AsyncClient
+    tenant: Tenant
+    other: Tenant
+    _transport: httpx.ASGITransport
+
+    def browser(self) -> httpx.AsyncClient:
+        """A new browser (its own cookie jar) that shows every redirect instead of following."""
+        return httpx.AsyncClient(transport=self._transport, base_url=BROKER)
+
+    @property
+    def reconciler(self) -> Reconciler:
+        reconciler = self.app.state.reconciler
+        assert isinstance(reconciler, Reconciler)
+        return reconciler
+
+    async def create(self, tenant: Tenant | None = None, **fields: Any) -> dict[str, Any]:
+        body = {
+            "requestor": AUTHORITY,
+            "subject": SUPPLIER,
+            "reference": "case-42",
+            "return_url": PORTAL_RETURN,
+            **fields,
+        }
+        response = await self.api.post(
+            "/v1/consent-requests", json=body, headers=(tenant or self.tenant).headers
+        )
+        assert response.status_code == 201, response.text
+        created = response.json()
+        assert isinstance(created, dict)
+        return created
+
+    async def read(self, request_id: str, tenant: Tenant | None = None) -> dict[str, Any]:
+        response = await self.api.get(
+            f"/v1/consent-requests/{request_id}", headers=(tenant or self.tenant).headers
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert isinstance(body, dict)
+        return body
+
+    async def receipt(self, request_id: str) -> bytes | None:
+        """The stored receipt, decrypted as an operator would (for assertions)."""
+        async with self.app.state.resources.sessions() as session:
+            store = SqlConsentStore(session, self.app.state.cipher)
+            return await store.receipt(uuid.UUID(request_id))
+
+    async def go_to_altinn(self, browser: httpx.AsyncClient, consent_url: str) -> str:
+        """Open the consent link; return the Altinn consent id from the viewUri."""
+        response = await browser.get(consent_url)
+        assert response.status_code == 303, response.text
+        location = response.headers["location"]
+        assert location.startswith(f"{SANDBOX}/altinn/accessmanagement/ui/consent/request?id=")
+        return parse_qs(urlsplit(location).query)["id"][0]
+
+    async def answer(self, altinn_id: str, action: str = "approve") -> str:
+        """Answer as the person would in Altinn; return where Altinn sends the browser back."""
+        response = await self.sandbox_http.post(
+            f"/control/consents/{altinn_id}/{action}", json={"person": APPROVER}
+        )
+        assert response.status_code == 200, response.text
+        redirect = response.json()["redirect"]
+        assert isinstance(redirect, str)
+        return redirect
+
+    async def come_back(self, browser: httpx.AsyncClient, redirect: str) -> httpx.Response:
+        assert redirect.startswith(f"{BROKER}/consent/return?")
+        return await browser.get(redirect)
+
+    async def run_flow(self, action: str = "approve") -> tuple[dict[str, Any], httpx.Response]:
+        created = await self.create()
+        async with self.browser() as browser:
+            altinn_id = await self.go_to_altinn(browser, created["consent_url"])
+            back = await self.come_back(browser, await self.answer(altinn_id, action))
+        return created, back
+
+
+async def _register(clients: ClientService, name: str, org: str) -> Tenant:
+    client_id = await clients.register(name=name, org_number=org, return_urls=(PORTAL_RETURN,))
+    key = await clients.issue_key(client_id)
+    return Tenant(client_id, key.value)
+
+
+@asynccontextmanager
+async def stack(database_url: str, tmp_path: Path, **settings: str) -> AsyncIterator[Stack]:
+    clock = Clock()
+    key_file = tmp_path / "broker-client.jwk.json"
+    sandbox = world.build(
+        world.SandboxConfig(
+            base_url=SANDBOX, broker_key_file=key_file, events_safety_lag_seconds=0
+        ),
+        clock,
+    )
+    sandbox_transport = httpx.ASGITransport(app=sandbox_app.create_app(sandbox))
+    engine = create_engine(database_url)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    app = create_app(
+        make_settings(
+            database_url=database_url,
+            public_url=BROKER,
+            maskinporten_url=f"{SANDBOX}/maskinporten",
+            altinn_url=f"{SANDBOX}/altinn",
+            skatteetaten_url=f"{SANDBOX}/skatteetaten",
+            maskinporten_key_file=str(key_file),
+            reconcile_interval="0",
+            **settings,
+        ),
+        transports={name: sandbox_transport for name in ("maskinporten", "altinn", "skatteetaten")},
+        clock=clock.now,
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncExitStack() as exits:
+        await exits.enter_async_context(app.router.lifespan_context(app))
+        api = await exits.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url=BROKER)
+        )
+        sandbox_http = await exits.enter_async_context(
+            httpx.AsyncClient(transport=sandbox_transport, base_url=SANDBOX)
+        )
+        clients = app.state.clients
+        tenant = await _register(clients, "Portal A", "310300012")
+        other = await _register(clients, "Portal B", "974760673")
+        yield Stack(sandbox, app, api, sandbox_http, tenant, other, transport)
