@@ -14,9 +14,11 @@ import uvicorn
 from starlette.applications import Starlette
 
 from broker.app import create_app
+from broker.clients.service import ClientService
 from broker.logs import configure_logging
 from broker.sandbox import app as sandbox_app
 from broker.sandbox import world
+from broker.sandbox.portal import PortalConfig
 from broker.settings import Settings, SettingsError
 from broker.store import migrate
 from broker.store.db import create_engine
@@ -105,19 +107,41 @@ def _serve(settings: Settings, out: TextIO) -> int:  # pragma: no cover - runs a
     return 0
 
 
+DEMO_PORTAL = "Demo portal (sandbox)"
+DEMO_PORTAL_ORG = "974760673"
+
+
 def _demo(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:  # pragma: no cover
     sandbox = _build_sandbox(args, _LOOPBACK, write_key=True)
-    out.write("\n".join(sandbox.describe()) + "\n")
-    out.write(f"\nebevis-broker demo: open http://{settings.host}:{settings.port}/readyz\n")
+    broker = create_app(settings)
+    asyncio.run(_demo_main(settings, sandbox, broker, args.sandbox_port, out))
+    return 0
+
+
+async def _demo_main(
+    settings: Settings, sandbox: world.Sandbox, broker: Starlette, port: int, out: TextIO
+) -> None:  # pragma: no cover - runs servers until stopped
+    base = sandbox.config.base_url
+    clients: ClientService = broker.state.clients
+    # The portal is an ordinary client of the broker: registered, with an API key of its own.
+    client_id = await clients.ensure(
+        name=DEMO_PORTAL, org_number=DEMO_PORTAL_ORG, return_urls=(f"{base}/portal/return",)
+    )
+    key = await clients.issue_key(client_id, label="make demo")
+    await broker.state.resources.engine.dispose()
+    portal = PortalConfig(
+        broker_url=settings.public_url, api_key=key.value, return_url=f"{base}/portal/return"
+    )
+    out.write("\n".join(sandbox.describe()) + "\n\n")
+    out.write(f"ebevis-broker demo: open {base}/portal/ (broker on {settings.public_url})\n")
     out.flush()
-    _run(
+    await _serve_all(
         [
-            (create_app(settings), settings.host, settings.port),
+            (broker, settings.host, settings.port),
             # The sandbox (with its unauthenticated control API) never leaves loopback.
-            (sandbox_app.create_app(sandbox), _LOOPBACK, args.sandbox_port),
+            (sandbox_app.create_app(sandbox, portal=portal), _LOOPBACK, port),
         ]
     )
-    return 0
 
 
 class _QuietServer(uvicorn.Server):
@@ -129,6 +153,10 @@ class _QuietServer(uvicorn.Server):
 
 
 def _run(apps: list[tuple[Starlette, str, int]]) -> None:  # pragma: no cover
+    asyncio.run(_serve_all(apps))
+
+
+async def _serve_all(apps: list[tuple[Starlette, str, int]]) -> None:  # pragma: no cover
     servers = [
         _QuietServer(
             uvicorn.Config(
@@ -142,13 +170,10 @@ def _run(apps: list[tuple[Starlette, str, int]]) -> None:  # pragma: no cover
         for server in servers:
             server.should_exit = True
 
-    async def serve_all() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop)
-        await asyncio.gather(*(server.serve() for server in servers))
-
-    asyncio.run(serve_all())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    await asyncio.gather(*(server.serve() for server in servers))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -121,6 +121,16 @@ class ClientService:
             await tx.commit()
         return client_id
 
+    async def ensure(
+        self, *, name: str, org_number: str, return_urls: tuple[str, ...]
+    ) -> uuid.UUID:
+        """The active client with this name and org, registered first if there is none."""
+        async with self._transactions() as tx:
+            found = [c for c in await tx.clients.by_org(org_number) if c.active and c.name == name]
+        if found:
+            return found[0].id
+        return await self.register(name=name, org_number=org_number, return_urls=return_urls)
+
     async def issue_key(self, client_id: uuid.UUID, *, label: str | None = None) -> ApiKey:
         key = new_key()
         async with self._transactions() as tx:

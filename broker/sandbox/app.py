@@ -13,8 +13,11 @@ is what Maskinporten issues tokens for and what Skatteetaten checks.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from html import escape
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -23,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from broker.sandbox import altinn3, maskinporten, skatteetaten
 from broker.sandbox.control import control_routes
+from broker.sandbox.portal import PortalConfig, create_portal
 from broker.sandbox.skatteetaten_config import SkatteetatenConfig
 from broker.sandbox.world import Sandbox
 
@@ -42,7 +46,8 @@ class _CountCalls:
         await self.app(scope, receive, send)
 
 
-def create_app(sandbox: Sandbox) -> Starlette:
+def create_app(sandbox: Sandbox, *, portal: PortalConfig | None = None) -> Starlette:
+    """The composed sandbox; with ``portal``, the demo portal is served under ``/portal``."""
     mp_config = sandbox.maskinporten_config
     mp_app = maskinporten.create_app(
         mp_config,
@@ -75,14 +80,25 @@ def create_app(sandbox: Sandbox) -> Starlette:
             f"<!doctype html><title>ebevis sandbox</title><pre>{escape(lines)}</pre>"
         )
 
-    app = Starlette(
-        routes=[
-            Route("/", index, methods=["GET"]),
-            Mount("/maskinporten", app=mp_app),
-            Mount("/altinn", app=_CountCalls(altinn_app, sandbox.altinn_calls)),
-            Mount("/skatteetaten", app=skatteetaten_app),
-            Mount("/control", routes=control_routes(sandbox)),
-        ]
-    )
+    routes = [
+        Route("/", index, methods=["GET"]),
+        Mount("/maskinporten", app=mp_app),
+        Mount("/altinn", app=_CountCalls(altinn_app, sandbox.altinn_calls)),
+        Mount("/skatteetaten", app=skatteetaten_app),
+        Mount("/control", routes=control_routes(sandbox)),
+    ]
+    # The portal calls the broker over the network, like any procurement system would.
+    broker_http = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+    if portal is not None:
+        routes.append(Mount("/portal", app=create_portal(portal, broker_http, sandbox.parties)))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await broker_http.aclose()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = sandbox
     return app

@@ -149,7 +149,8 @@ def _consent_request(data: Any) -> ConsentRequest:
         reference=_text(data, "reference"),
         language=_text(data, "language"),
         valid_to=_text(data, "valid_to"),
-        consent_url=_text(data, "consent_url"),
+        # The broker gives a consent_url only while the request can still be answered.
+        consent_url=_optional_text(data, "consent_url"),
         created_at=_text(data, "created_at"),
         updated_at=_text(data, "updated_at"),
         status_reason=_optional_text(data, "status_reason"),
@@ -425,7 +426,7 @@ class _Portal:
             created = await self.api.create(body, str(uuid.UUID(form["idempotency_key"])))
         except _BrokerFailure as failure:
             return self._failure(request, failure)
-        if not created.consent_url.startswith(("https://", "http://")):
+        if not (created.consent_url or "").startswith(("https://", "http://")):
             message = "The broker's consent_url is not an http(s) URL."
             page = message_page(_UNEXPECTED, message, prefix=_prefix(request))
             return _html(page, 502)
@@ -438,6 +439,7 @@ class _Portal:
                 created.created_at,
             )
         )
+        assert created.consent_url is not None
         return RedirectResponse(created.consent_url, status_code=303)
 
     async def _detail(self, request: Request, raw_id: str | None, *, returned: bool) -> Response:

@@ -60,7 +60,7 @@ class ConsentRequest:
     reference: str
     language: str
     valid_to: str
-    consent_url: str
+    consent_url: str | None
     created_at: str
     updated_at: str
     status_reason: str | None
@@ -271,7 +271,11 @@ def detail_page(
     )
     here = f"{escape(prefix)}/requests/{escape(request.id)}"
     links = f'<p><a href="{here}">Refresh this request</a></p>'
-    if request.status == "pending" and request.consent_url.startswith(("https://", "http://")):
+    if (
+        request.status in ("pending", "redirected")
+        and request.consent_url
+        and (request.consent_url.startswith(("https://", "http://")))
+    ):
         links += (
             f'<p><a href="{escape(request.consent_url)}">Continue to the consent dialog</a></p>'
         )

@@ -32,6 +32,7 @@ async def test_demo_serves_broker_and_sandbox_wired_together(tmp_path: Path) -> 
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("BROKER_")},
         "BROKER_PORT": str(broker_port),
+        "BROKER_PUBLIC_URL": f"http://127.0.0.1:{broker_port}",
         "BROKER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/broker.db",
         "BROKER_MASKINPORTEN_URL": f"{sandbox}/maskinporten",
         "BROKER_ALTINN_URL": f"{sandbox}/altinn",
@@ -55,6 +56,7 @@ async def test_demo_serves_broker_and_sandbox_wired_together(tmp_path: Path) -> 
             issuer = await _wait_for(
                 client, f"{sandbox}/maskinporten/.well-known/oauth-authorization-server"
             )
+            portal = await _wait_for(client, f"{sandbox}/portal/")
     finally:
         demo.send_signal(signal.SIGINT)
         output, _ = await demo.communicate()
@@ -63,6 +65,8 @@ async def test_demo_serves_broker_and_sandbox_wired_together(tmp_path: Path) -> 
     key = json.loads((tmp_path / "var/sandbox/broker-client.jwk.json").read_text())
     assert key["client_id"] == "ebevis-broker-sandbox"
     assert oct((tmp_path / "var/sandbox/broker-client.jwk.json").stat().st_mode)[-3:] == "600"
+    assert portal.status_code == 200
+    assert "Ask for consent" in portal.text
     text = output.decode()
-    assert f"open http://127.0.0.1:{broker_port}/" in text
+    assert f"open {sandbox}/portal/" in text
     assert demo.returncode == 0

@@ -183,6 +183,8 @@ class FakeBroker:
             )
         self.histories[request_id][-1]["reason"] = reason
         record.update(status=status, updated_at=ANSWERED_AT, status_reason=reason)
+        # As the real broker: a consent_url only while the request can still be answered.
+        record["consent_url"] = None
         if status == "granted":
             record["grant"] = {
                 "consented_at": ANSWERED_AT,

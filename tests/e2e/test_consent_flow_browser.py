@@ -1,0 +1,114 @@
+"""The whole flow in a real headless Chromium, as a person clicks it in ``make demo``:
+demo portal → broker → the sandbox's Altinn consent page → log in → answer → back on the portal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page
+
+from broker.app import create_app
+from broker.clients.service import ClientService
+from broker.sandbox import app as sandbox_app
+from broker.sandbox import world
+from broker.sandbox.portal import PortalConfig
+from broker.store import migrate
+from broker.store.db import create_engine
+from tests.browser import chromium
+from tests.support import free_port, make_settings, serving
+
+pytestmark = pytest.mark.slow
+
+APPROVER = "01819040180"  # Kari Nordmann: may answer for NORDBYGG POLSKA NUF (310100013)
+OUTSIDER = "11889940079"
+
+
+@dataclass
+class Demo:
+    portal: str
+    broker: world.Sandbox
+
+
+@asynccontextmanager
+async def demo(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    sandbox_port, broker_port = free_port(), free_port()
+    sandbox_url, broker_url = f"http://127.0.0.1:{sandbox_port}", f"http://127.0.0.1:{broker_port}"
+    key_file = tmp_path / "key.json"
+    sandbox = world.build(world.SandboxConfig(base_url=sandbox_url, broker_key_file=key_file))
+    engine = create_engine(database_url)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    broker = create_app(
+        make_settings(
+            database_url=database_url,
+            public_url=broker_url,
+            maskinporten_url=f"{sandbox_url}/maskinporten",
+            altinn_url=f"{sandbox_url}/altinn",
+            skatteetaten_url=f"{sandbox_url}/skatteetaten",
+            maskinporten_key_file=str(key_file),
+        )
+    )
+    clients: ClientService = broker.state.clients
+    client_id = await clients.register(
+        name="Demo portal", org_number="974760673", return_urls=(f"{sandbox_url}/portal/return",)
+    )
+    key = await clients.issue_key(client_id)
+    portal = PortalConfig(
+        broker_url=broker_url, api_key=key.value, return_url=f"{sandbox_url}/portal/return"
+    )
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(serving(broker, broker_port))
+        await stack.enter_async_context(
+            serving(sandbox_app.create_app(sandbox, portal=portal), sandbox_port)
+        )
+        yield f"{sandbox_url}/portal/"
+
+
+async def _ask_for_consent(page: Page, portal: str) -> None:
+    await page.goto(portal)
+    await page.get_by_label("Contracting authority (requestor)").select_option("310200018")
+    await page.get_by_label("Supplier (subject)").select_option("310100013")
+    await page.get_by_label("Reference").fill("Anbud 2026/17")
+    await page.get_by_role("button", name="Ask for consent").click()
+    await page.get_by_label("Log in as").wait_for()
+
+
+async def _log_in(page: Page, fnr: str) -> None:
+    await page.get_by_label("Log in as").select_option(fnr)
+    await page.get_by_role("button", name="Log in", exact=True).click()
+
+
+@pytest.mark.parametrize(("answer", "expected"), [("Approve", "granted"), ("Reject", "denied")])
+async def test_a_person_answers_and_the_portal_shows_the_result(
+    database_url: str, tmp_path: Path, answer: str, expected: str
+) -> None:
+    async with demo(database_url, tmp_path) as portal, chromium() as browser:
+        page = await browser.new_page()
+        await _ask_for_consent(page, portal)
+        assert "/altinn/accessmanagement/ui/consent/request" in page.url
+        await _log_in(page, APPROVER)
+        await page.get_by_role("button", name=answer).click()
+        await page.wait_for_url(f"{portal}return**")
+        assert await page.inner_text("#status") == expected
+        history = await page.inner_text("#history")
+        assert "redirected" in history
+        assert expected in history
+        if expected == "granted":
+            assert await page.locator("#grant-valid-to").count() == 1
+
+
+async def test_a_person_without_rights_cannot_answer(database_url: str, tmp_path: Path) -> None:
+    async with demo(database_url, tmp_path) as portal, chromium() as browser:
+        page = await browser.new_page()
+        await _ask_for_consent(page, portal)
+        await _log_in(page, OUTSIDER)
+        assert await page.get_by_role("button", name="Approve").count() == 0
+        assert "may not answer consent requests" in await page.content()
+        await page.goto(portal)
+        request_link = page.locator("#requests a").first
+        await request_link.click()
+        assert await page.inner_text("#status") == "redirected"
