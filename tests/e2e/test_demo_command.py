@@ -30,7 +30,9 @@ async def test_demo_serves_broker_and_sandbox_wired_together(tmp_path: Path) -> 
     broker_port, sandbox_port = free_port(), free_port()
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("BROKER_")},
+        # No BROKER_* from the outer shell, and no coverage hooks: the child must not write the
+        # parent's coverage data.
+        **{k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "COV_CORE_"))},
         "BROKER_PORT": str(broker_port),
         "BROKER_PUBLIC_URL": f"http://127.0.0.1:{broker_port}",
         "BROKER_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/broker.db",
