@@ -213,7 +213,9 @@ def create_app(
         [str(settings.secret_key)],
         now=lambda: now().timestamp(),
         start_max_age=consent.start_ttl,
-        return_max_age=consent.return_ttl,
+        # A handle lives as long as a request can; the return window itself (return_ttl) is
+        # checked against the latest opening of the consent link, see BrowserFlow.finish.
+        return_max_age=consent.max_days * 86400 + consent.start_ttl,
     )
     confirmer = Confirmer(units, altinn=adapters.altinn, tokens=adapters.tokens, now=now)
     browser = BrowserFlow(
@@ -222,6 +224,7 @@ def create_app(
         confirmer=confirmer,
         flow_tokens=flow_tokens,
         return_endpoint=f"{settings.public_url}/consent/return",
+        return_ttl=consent.return_ttl,
         now=now,
     )
     service = ConsentService(

@@ -122,3 +122,6 @@ def configure_logging(
         logger.propagate = True
     # Our access log replaces uvicorn's, which would print full URLs with their query strings.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request URL at INFO; ours carry consent ids, which stay out of logs.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

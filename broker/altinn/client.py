@@ -277,12 +277,8 @@ class AltinnClient:
         delay = self._retry.delay(attempt, retry_after=error.retry_after, jitter=self._jitter())
         if delay is None:
             raise error
+        # The path is left out: it carries the consent id, which stays out of logs.
         logger.warning(
-            "Altinn %s %s failed (%s); attempt %d in %.2f s",
-            call.method,
-            call.path,
-            error,
-            attempt + 1,
-            delay,
+            "Altinn %s failed (%s); attempt %d in %.2f s", call.method, error, attempt + 1, delay
         )
         await self._sleep(delay)

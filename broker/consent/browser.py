@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from broker.consent.confirm import Confirmer
@@ -70,9 +70,11 @@ class BrowserFlow:
         confirmer: Confirmer,
         flow_tokens: FlowTokens,
         return_endpoint: str,
+        return_ttl: int,
         now: Callable[[], datetime],
     ) -> None:
         self._units = units
+        self._return_ttl = timedelta(seconds=return_ttl)
         self._altinn = altinn
         self._confirmer = confirmer
         self._tokens = flow_tokens
@@ -103,7 +105,10 @@ class BrowserFlow:
         view_uri = await self._create_at_altinn(request, binding)
         if request.state is State.PENDING:
             await self._move(request, Started(), ("person", "browser"))
-        return Redirect(view_uri, None if binding.cookie_value == cookie else binding.cookie_value)
+        else:
+            await self._touch(request)
+        # Set on every start, so the cookie lives a full return window from the latest opening.
+        return Redirect(view_uri, binding.cookie_value)
 
     async def finish(self, handle: str, cookie: str | None, status_hint: str | None) -> Redirect:
         try:
@@ -113,6 +118,11 @@ class BrowserFlow:
         except TokenInvalid:
             raise PersonError("return_invalid", 400) from None
         request = await self._load(request_id)
+        opened = request.redirected_at
+        if opened is None or self._now() - opened > self._return_ttl:
+            # Altinn keeps the redirect URL of its first POST, so the handle cannot carry the
+            # window; the window counts from the person's latest opening of the consent link.
+            raise PersonError("return_expired", 400, request.language)
         async with self._units() as uow:
             claimed = await uow.consents.claim_return(request.id, at=self._now())
             await uow.commit()
@@ -207,6 +217,11 @@ class BrowserFlow:
                     at=now,
                 )
                 await uow.commit()
+
+    async def _touch(self, request: ConsentRequest) -> None:
+        async with self._units() as uow:
+            await uow.consents.touch_redirect(request.id, at=self._now())
+            await uow.commit()
 
     async def _release(self, request: ConsentRequest) -> None:
         async with self._units() as uow:

@@ -93,6 +93,7 @@ class ConsentRequest:
     created_at: datetime
     updated_at: datetime
     grant: Grant | None = None
+    redirected_at: datetime | None = None  # the person's latest opening of the consent link
 
 
 @dataclass(frozen=True)

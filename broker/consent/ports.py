@@ -197,6 +197,10 @@ class ConsentStore(Protocol):
         """Compare-and-set the state; False when another writer moved it first."""
         ...
 
+    async def touch_redirect(self, request_id: uuid.UUID, *, at: datetime) -> None:
+        """Record that the person opened the consent link again (the return window restarts)."""
+        ...
+
     async def claim_return(self, request_id: uuid.UUID, *, at: datetime) -> bool:
         """Take the single use of a return from Altinn (or of a reconciler check) on an open
         request; False when it is taken or the request is no longer open."""

@@ -48,7 +48,10 @@ def _check_characters(url: str) -> None:
 
 def normalise(url: str) -> str:
     _check_characters(url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        raise InvalidReturnUrl("is not a URL") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise InvalidReturnUrl("scheme must be https")

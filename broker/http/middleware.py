@@ -10,6 +10,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from broker.http.headers import BROWSER_HEADERS
 from broker.http.request_id import REQUEST_ID_HEADER, SCOPE_KEY, choose_request_id
 from broker.logs import REQUEST_ID
 from broker.observability.metrics import HttpMetrics
@@ -73,17 +74,6 @@ class RequestMiddleware:
                 "duration_ms": round(duration * 1000, 3),
             },
         )
-
-
-# For anything a browser may render or follow: never framed (clickjacking on the consent flow,
-# Skatteetaten forbids wrapping the dialog), never cached, no Referer leaking our URLs onward.
-BROWSER_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; frame-ancestors 'none'; "
-    "form-action 'self'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
 
 
 class BrowserHeadersMiddleware:

@@ -20,6 +20,7 @@ from broker.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from broker.http.headers import BROWSER_HEADERS
 from broker.http.request_id import REQUEST_ID_HEADER, request_id_of
 
 __all__ = ["PROBLEM_CONTENT_TYPE", "exception_handlers", "problem_response"]
@@ -61,7 +62,8 @@ def problem_response(request: Request, error: BrokerError) -> Response:
         "code": error.instance_code,
         "request_id": request_id,
     }
-    headers = {**error.headers, "Cache-Control": "no-store"}
+    # The browser headers are set here too: an unhandled 500 is rendered outside the middleware.
+    headers = {**BROWSER_HEADERS, **error.headers, "Cache-Control": "no-store"}
     if request_id:
         headers[REQUEST_ID_HEADER] = request_id
     return ProblemResponse(body, status_code=error.status, headers=headers)

@@ -84,6 +84,11 @@ class SqlConsentStore:
         )
         return _changed(result)
 
+    async def touch_redirect(self, request_id: uuid.UUID, *, at: datetime) -> None:
+        await self._session.execute(
+            update(Row).where(Row.id == request_id).values(redirected_at=at)
+        )
+
     async def claim_return(self, request_id: uuid.UUID, *, at: datetime) -> bool:
         result = await self._session.execute(
             update(Row)
@@ -241,4 +246,5 @@ def _from_row(row: Row, grant: Grant | None) -> ConsentRequest:
         created_at=row.created_at,
         updated_at=row.updated_at,
         grant=grant,
+        redirected_at=row.redirected_at,
     )

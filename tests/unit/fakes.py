@@ -64,6 +64,9 @@ class FakeStore:
         )
         return True
 
+    async def touch_redirect(self, request_id: uuid.UUID, *, at: datetime) -> None:
+        self.requests[request_id] = replace(self.requests[request_id], redirected_at=at)
+
     async def claim_return(self, request_id: uuid.UUID, *, at: datetime) -> bool:
         if request_id in self.claimed:
             return False
