@@ -231,6 +231,7 @@ def create_app(
         units,
         policy=ConsentPolicy(resource=consent.resource, max_days=consent.max_days),
         consent_url=lambda request_id: browser.consent_url(settings.public_url, request_id),
+        cursor_key=str(settings.secret_key).encode(),
         now=now,
     )
     reconciler = Reconciler(units, confirmer=confirmer, now=now)

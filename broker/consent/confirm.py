@@ -79,6 +79,9 @@ class Confirmer:
                 request.altinn_consent_id, requestor_org=request.requestor_org
             )
         except UpstreamRefused as exc:
+            if request.state is State.PENDING and exc.code == "not_found":
+                # Our id was stored but the POST never reached Altinn: nothing to confirm yet.
+                return Outcome(request.state, changed=False)
             return await self._record(request, Failed(f"altinn_{exc.code}"), actor, correlation_id)
         event = await self._event_for(request, state)
         if event is None:

@@ -224,8 +224,11 @@ class ConsentStore(Protocol):
         limit: int,
     ) -> list[ConsentRequest]: ...
 
-    async def open_requests(self, *, limit: int) -> list[ConsentRequest]:
-        """Requests still pending or redirected (for the reconciler), oldest change first."""
+    async def open_requests(
+        self, *, limit: int, after: PageCursor | None = None
+    ) -> list[ConsentRequest]:
+        """Requests still pending or redirected (for the reconciler) in (updated_at, id) order,
+        starting after ``after``."""
         ...
 
 

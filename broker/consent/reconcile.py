@@ -1,7 +1,9 @@
 """The reconciler: no request stays pending or redirected past its validity, and an answer given
 without a return to the broker (a closed tab, an answer in the Altinn portal) is still recorded.
 
-One pass looks at open requests, oldest change first. A request past ``valid_to`` expires. A
+Each pass takes the next batch of open requests in (updated_at, id) order, continuing where the
+last pass stopped and starting over at the end, so requests that nobody answers (and that a
+check therefore does not change) cannot hide newer ones. A request past ``valid_to`` expires. A
 request with an Altinn id is confirmed exactly as a browser return would be (Altinn, then
 Maskinporten), under the same single-use claim, so a return arriving at the same moment cannot
 race it.
@@ -17,7 +19,7 @@ from datetime import datetime
 from broker.consent.confirm import Confirmer
 from broker.consent.machine import ConsentFlow, Expired, InvalidTransition, step
 from broker.consent.model import ConsentRequest, State
-from broker.consent.ports import UnitOfWork, UpstreamUnavailable
+from broker.consent.ports import PageCursor, UnitOfWork, UpstreamUnavailable
 from broker.consent.service import audit_transition
 
 __all__ = ["Reconciler", "Report"]
@@ -46,10 +48,14 @@ class Reconciler:
         self._confirmer = confirmer
         self._now = now
         self._batch = batch
+        self._after: PageCursor | None = None
 
     async def run_once(self) -> Report:
         async with self._units() as uow:
-            requests = await uow.consents.open_requests(limit=self._batch)
+            requests = await uow.consents.open_requests(limit=self._batch, after=self._after)
+        # Round robin: continue after this batch next time, or start over when it was the last.
+        last = requests[-1] if len(requests) == self._batch else None
+        self._after = PageCursor(last.updated_at, last.id) if last else None
         changed = unavailable = 0
         for request in requests:
             try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -161,21 +163,32 @@ def history_json(entries: list[HistoryEntry]) -> dict[str, Any]:
     }
 
 
-def encode_cursor(request: ConsentRequest) -> str:
+def _cursor_mac(payload: str, key: bytes) -> str:
+    digest = hmac.new(key, f"cursor:{payload}".encode(), hashlib.sha256).digest()[:12]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def encode_cursor(request: ConsentRequest, key: bytes) -> str:
+    """An opaque position, signed so that only cursors this API gave out are accepted."""
     raw = f"{request.updated_at.astimezone(UTC).isoformat()}|{request.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return f"{payload}.{_cursor_mac(payload, key)}"
 
 
-def decode_cursor(value: str) -> PageCursor:
+def decode_cursor(value: str, key: bytes) -> PageCursor:
+    refused = Invalid([FieldError("cursor", "is not a cursor this API gave out")])
+    payload, _, mac = value.partition(".")
+    if not hmac.compare_digest(mac.encode(), _cursor_mac(payload, key).encode()):
+        raise refused
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
         at, _, request_id = raw.partition("|")
-        cursor = PageCursor(datetime.fromisoformat(at), uuid.UUID(request_id))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Invalid([FieldError("cursor", "is not a cursor this API gave out")]) from None
-    if cursor.updated_at.tzinfo is None:
-        raise Invalid([FieldError("cursor", "is not a cursor this API gave out")])
-    return cursor
+        parsed = datetime.fromisoformat(at)
+        if parsed.tzinfo is None:
+            raise refused
+        return PageCursor(parsed.astimezone(UTC), uuid.UUID(request_id))
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
+        raise refused from None
 
 
 def parse_state(value: str | None) -> State | None:

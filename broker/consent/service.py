@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from broker.consent.machine import Cancelled, ConsentFlow, InvalidTransition, step
@@ -75,9 +75,11 @@ class ConsentService:
         *,
         policy: ConsentPolicy,
         consent_url: Callable[[uuid.UUID], str],
+        cursor_key: bytes,
         now: Callable[[], datetime],
     ) -> None:
         self._units = units
+        self._cursor_key = cursor_key
         self._policy = policy
         self._consent_url = consent_url
         self._now = now
@@ -202,7 +204,7 @@ class ConsentService:
     ) -> dict[str, Any]:
         try:
             state = parse_state(status)
-            after = decode_cursor(cursor) if cursor else None
+            after = decode_cursor(cursor, self._cursor_key) if cursor else None
         except Invalid as exc:
             raise _invalid(exc.errors) from None
         since = _parse_since(changed_after)
@@ -215,7 +217,7 @@ class ConsentService:
         items = items[:size]
         return {
             "items": [self.render(item) for item in items],
-            "next_cursor": encode_cursor(items[-1]) if more else None,
+            "next_cursor": encode_cursor(items[-1], self._cursor_key) if more else None,
         }
 
     async def cancel(
@@ -293,17 +295,20 @@ def _parse_since(value: str | None) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise _invalid([FieldError("changed_after", "must be an ISO 8601 date-time with offset")])
-    return parsed
+        if parsed.tzinfo is None:
+            raise ValueError("no offset")
+        # In UTC at once: an offset at the ends of the calendar would overflow later.
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise _invalid(
+            [FieldError("changed_after", "must be an ISO 8601 date-time with offset")]
+        ) from None
 
 
 def _parse_limit(value: str | None) -> int:
     if value is None:
         return 50
-    if not value.isdigit() or not 1 <= int(value) <= 100:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 100:
         raise _invalid([FieldError("limit", "must be an integer from 1 to 100")])
     return int(value)
 

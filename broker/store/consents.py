@@ -174,10 +174,18 @@ class SqlConsentStore:
         rows = (await self._session.execute(query)).scalars().all()
         return [await self._view(row) for row in rows]
 
-    async def open_requests(self, *, limit: int) -> list[ConsentRequest]:
-        query = (
-            select(Row).where(Row.state.in_(_OPEN)).order_by(Row.updated_at, Row.id).limit(limit)
-        )
+    async def open_requests(
+        self, *, limit: int, after: PageCursor | None = None
+    ) -> list[ConsentRequest]:
+        query = select(Row).where(Row.state.in_(_OPEN))
+        if after is not None:
+            query = query.where(
+                or_(
+                    Row.updated_at > after.updated_at,
+                    and_(Row.updated_at == after.updated_at, Row.id > after.id),
+                )
+            )
+        query = query.order_by(Row.updated_at, Row.id).limit(limit)
         rows = (await self._session.execute(query)).scalars().all()
         return [await self._view(row) for row in rows]
 

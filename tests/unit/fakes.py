@@ -96,7 +96,9 @@ class FakeStore:
     ) -> list[ConsentRequest]:
         return []
 
-    async def open_requests(self, *, limit: int) -> list[ConsentRequest]:
+    async def open_requests(
+        self, *, limit: int, after: PageCursor | None = None
+    ) -> list[ConsentRequest]:
         return [r for r in self.requests.values() if r.state in (State.PENDING, State.REDIRECTED)]
 
 
