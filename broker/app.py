@@ -20,6 +20,7 @@ from broker.clients.service import ClientService, InvalidBearer
 from broker.consent import routes as consent_routes
 from broker.consent.browser import BrowserFlow
 from broker.consent.confirm import Confirmer
+from broker.consent.openapi import openapi_routes
 from broker.consent.ports import ConsentToken, UpstreamUnavailable
 from broker.consent.reconcile import Reconciler
 from broker.consent.service import ConsentPolicy, ConsentService
@@ -27,7 +28,11 @@ from broker.consent.tokens import FlowTokens
 from broker.crypto import Cipher, parse_keys
 from broker.health import routes as health_routes
 from broker.health.service import ReadinessService
-from broker.http.middleware import BrowserHeadersMiddleware, RequestMiddleware
+from broker.http.middleware import (
+    BodyLimitMiddleware,
+    BrowserHeadersMiddleware,
+    RequestMiddleware,
+)
 from broker.http.problems import exception_handlers
 from broker.jobs import Periodic
 from broker.maskinporten import MaskinportenClient, TokenInvalid, TokenVerifier, load_client_key
@@ -44,6 +49,7 @@ __all__ = ["UPSTREAMS", "Resources", "create_app"]
 logger = logging.getLogger("broker.app")
 
 UPSTREAMS = ("maskinporten", "altinn", "skatteetaten", "webhooks")
+MAX_BODY_BYTES = 64 * 1024
 
 
 class Resources:
@@ -253,6 +259,7 @@ def create_app(
     app = Starlette(
         routes=[
             *health_routes.routes(readiness=readiness, metrics=metrics),
+            *openapi_routes(),
             *consent_routes.api_routes(service, clients.authenticate),
             *consent_routes.browser_routes(
                 browser, secure_cookie=not settings.is_dev, cookie_max_age=consent.return_ttl
@@ -261,6 +268,8 @@ def create_app(
         middleware=[
             Middleware(RequestMiddleware, metrics=metrics),
             Middleware(BrowserHeadersMiddleware),
+            # Our bodies are small JSON objects; anything larger is refused as it is read.
+            Middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES),
         ],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,

@@ -84,7 +84,7 @@ class Reconciler:
         finally:
             async with self._units() as uow:
                 current = await uow.consents.get(request.id, client_id=None)
-                if current is not None and current.state is State.REDIRECTED:
+                if current is not None and current.state in (State.PENDING, State.REDIRECTED):
                     await uow.consents.release_return(request.id)
                     await uow.commit()
         return int(outcome.changed)

@@ -69,13 +69,28 @@ def api_routes(service: ConsentService, authenticate: Authenticate) -> list[Rout
         )
         return JSONResponse(body, headers=_NO_STORE)
 
+    # One route per path, so a 405 names every method the path has in its Allow header.
     return [
-        Route("/v1/consent-requests", create, methods=["POST"]),
-        Route("/v1/consent-requests", listing, methods=["GET"]),
-        Route("/v1/consent-requests/{id}", read, methods=["GET"]),
-        Route("/v1/consent-requests/{id}", cancel, methods=["DELETE"]),
+        Route(
+            "/v1/consent-requests", _by_method(GET=listing, POST=create), methods=["GET", "POST"]
+        ),
+        Route(
+            "/v1/consent-requests/{id}",
+            _by_method(GET=read, DELETE=cancel),
+            methods=["GET", "DELETE"],
+        ),
         Route("/v1/consent-requests/{id}/history", history, methods=["GET"]),
     ]
+
+
+def _by_method(
+    **handlers: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return dispatch
 
 
 def browser_routes(flow: BrowserFlow, *, secure_cookie: bool, cookie_max_age: int) -> list[Route]:
@@ -135,5 +150,5 @@ async def _json_body(request: Request) -> Any:
         raise UnsupportedMediaType("Send the body as application/json")
     try:
         return json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("The body is not valid JSON", code="invalid_json") from None

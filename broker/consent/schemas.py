@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ def parse_new_request(body: Any) -> NewRequest:
         errors.append(FieldError("return_url", "must be a string"))
     valid_to = _datetime(body.get("valid_to"), errors)
     language = body.get("language", Language.NB.value)
-    if language not in {lang.value for lang in Language}:
+    if not isinstance(language, str) or language not in {lang.value for lang in Language}:
         errors.append(FieldError("language", "must be nb, nn or en"))
     if body.get("requestor") is not None and body.get("requestor") == body.get("subject"):
         errors.append(FieldError("subject", "must differ from requestor"))
@@ -100,7 +101,7 @@ def _text(body: Mapping[str, Any], name: str, *, required: bool = False) -> list
     value = body[name]
     if not isinstance(value, str) or not value.strip() or len(value) > 200:
         return [FieldError(name, "must be a non-empty string of at most 200 characters")]
-    if any(ord(c) < 32 for c in value):
+    if any(unicodedata.category(c) == "Cc" for c in value):  # C0, DEL and C1
         return [FieldError(name, "must not contain control characters")]
     return []
 
@@ -110,12 +111,12 @@ def _datetime(value: Any, errors: list[FieldError]) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        errors.append(FieldError("valid_to", "must be an ISO 8601 date-time with an offset"))
-        return None
-    return parsed.astimezone(UTC)
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        pass
+    errors.append(FieldError("valid_to", "must be an ISO 8601 date-time with an offset"))
+    return None
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,7 +16,7 @@ from broker.http.request_id import REQUEST_ID_HEADER, SCOPE_KEY, choose_request_
 from broker.logs import REQUEST_ID
 from broker.observability.metrics import HttpMetrics
 
-__all__ = ["BROWSER_HEADERS", "BrowserHeadersMiddleware", "RequestMiddleware", "route_template"]
+__all__ = ["BodyLimitMiddleware", "BrowserHeadersMiddleware", "RequestMiddleware", "route_template"]
 
 access_log = logging.getLogger("broker.access")
 
@@ -96,3 +97,35 @@ class BrowserHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over ``max_bytes`` with 413 problem+json.
+
+    The check runs inside ``receive``, so the error is raised where the endpoint reads its body
+    and is rendered like every other error; endpoints that read no body are unaffected.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                raise HTTPException(413)
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise HTTPException(413)
+            return message
+
+        await self.app(scope, limited_receive, send)
