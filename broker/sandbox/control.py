@@ -16,7 +16,9 @@ All bodies are JSON. Errors are ``{"error": "...", "detail": "..."}`` with 400, 
     POST /control/skatteetaten/quirks           {"levert_style", "extra_unknown_field", ...}
     POST /control/skatteetaten/latency          {"seconds": x}
     POST /control/maskinporten/fail-next        {"status", "error", "description", "count"?}
-    GET  /control/counters                      token requests, Altinn and Skatteetaten calls
+    GET  /control/counters                      token requests and tokens issued, Altinn calls,
+                                                Skatteetaten calls, in-flight and peak per org
+    GET  /control/skatteetaten/calls            every Skatteetaten call as the fake saw it
     POST /control/reset                         forget requests, tokens, calls; clock back
 """
 
@@ -113,6 +115,7 @@ class _Control:
             ("/skatteetaten/latency", self.latency, post),
             ("/maskinporten/fail-next", self.fail_next, post),
             ("/counters", self.counters, ["GET"]),
+            ("/skatteetaten/calls", self.calls, ["GET"]),
             ("/reset", self.reset, post),
         ]
         return [Route(path, _guarded(handler), methods=m) for path, handler, m in table]
@@ -227,6 +230,12 @@ class _Control:
                         for (c, k), n in sorted(mp.token_requests().items())
                     ],
                     "failures": mp.failures(),
+                    "tokens_issued": [
+                        {"client_id": c, "scope": scope, "consumer_org": org, "count": n}
+                        for (c, scope, org), n in sorted(
+                            mp.tokens_issued().items(), key=lambda item: str(item[0])
+                        )
+                    ],
                 },
                 "altinn": {"calls": dict(self.sandbox.altinn_calls)},
                 "skatteetaten": {
@@ -234,8 +243,17 @@ class _Control:
                     "calls_by_outcome": ske.calls_by_outcome(),
                     "in_flight": ske.in_flight(),
                     "peak_in_flight": ske.peak_in_flight(),
+                    "over_limit_calls": ske.over_limit_calls(),
                 },
             }
+        )
+
+    async def calls(self, request: Request) -> Response:
+        return JSONResponse(
+            [
+                {**asdict(record), "at": record.at.isoformat()}
+                for record in self.sandbox.skatteetaten.records()
+            ]
         )
 
     async def reset(self, request: Request) -> Response:

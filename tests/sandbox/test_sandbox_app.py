@@ -49,6 +49,15 @@ async def test_a_consent_approved_in_altinn_opens_skatteetaten_until_revoked() -
         assert refused.json()["kode"].endswith("-007")
 
         counters = (await http.get("/control/counters")).json()
+        calls = (await http.get("/control/skatteetaten/calls")).json()
+    assert [c["outcome"] for c in calls] == ["OK", "OPPDRAGUTENLANDSKEVIRKSOMHETER-007"]
+    assert {c["consent_id"] for c in calls} == {str(consent_id)}
+    assert counters["skatteetaten"]["over_limit_calls"] == {}
+    issued = counters["maskinporten"]["tokens_issued"]
+    assert {(i["scope"], i["consumer_org"]) for i in issued} == {
+        ("altinn:consentrequests.write", AUTHORITY),
+        (SKATTEETATEN_SCOPE, AUTHORITY),
+    }
     assert counters["skatteetaten"]["calls_by_consumer"] == {AUTHORITY: 2}
     assert counters["skatteetaten"]["peak_in_flight"] == {AUTHORITY: 1}
     assert sum(r["count"] for r in counters["maskinporten"]["token_requests"]) == 2
