@@ -21,6 +21,7 @@ __all__ = [
     "Environment",
     "HttpSettings",
     "MaskinportenSettings",
+    "RelaySettings",
     "Settings",
     "SettingsError",
     "Variable",
@@ -140,6 +141,22 @@ VARIABLES: tuple[Variable, ...] = (
         "60",
         "Seconds between checks of unanswered requests with Altinn (0 turns the job off).",
     ),
+    Variable(
+        "BROKER_SIGNING_KEY_FILE",
+        "",
+        "Private RSA JWK that signs relayed data (published at /.well-known/jwks.json). "
+        "Empty in dev/test: a key is made at start. Required outside dev/test.",
+    ),
+    Variable(
+        "BROKER_SKATTEETATEN_CONCURRENCY",
+        "5",
+        "Most Skatteetaten calls in flight per consumer organisation, across all processes.",
+    ),
+    Variable(
+        "BROKER_SKATTEETATEN_SLOT_TIMEOUT",
+        "10",
+        "Seconds a relay waits for a free call slot before answering 503.",
+    ),
     Variable("BROKER_HTTP_CONNECT_TIMEOUT", "3.0", "Seconds to open an upstream connection."),
     Variable("BROKER_HTTP_READ_TIMEOUT", "10.0", "Seconds between bytes from an upstream."),
     Variable("BROKER_HTTP_MAX_CONNECTIONS", "20", "Pooled connections per upstream."),
@@ -181,6 +198,13 @@ class MaskinportenSettings:
 
 
 @dataclass(frozen=True)
+class RelaySettings:
+    signing_key_file: str
+    concurrency: int
+    slot_timeout: float
+
+
+@dataclass(frozen=True)
 class DatabaseSettings:
     url: Secret
     pool_size: int
@@ -201,6 +225,7 @@ class Settings:
     http: HttpSettings
     consent: ConsentSettings
     maskinporten: MaskinportenSettings
+    relay: RelaySettings
 
     def secret_values(self) -> tuple[str, ...]:
         """The plaintext secrets, for the log redactor to strike out wherever they appear."""
@@ -266,6 +291,11 @@ def _build(raw: Mapping[str, str]) -> Settings:
             reconcile_interval=_int(raw, "BROKER_RECONCILE_INTERVAL"),
             altinn_mode=_choice(raw, "BROKER_ALTINN_MODE", ("vendor", "org")),
         ),
+        relay=RelaySettings(
+            signing_key_file=raw["BROKER_SIGNING_KEY_FILE"],
+            concurrency=_int(raw, "BROKER_SKATTEETATEN_CONCURRENCY"),
+            slot_timeout=_float(raw, "BROKER_SKATTEETATEN_SLOT_TIMEOUT"),
+        ),
         maskinporten=MaskinportenSettings(
             client_id=raw["BROKER_MASKINPORTEN_CLIENT_ID"],
             key_file=raw["BROKER_MASKINPORTEN_KEY_FILE"],
@@ -326,6 +356,8 @@ def _check_secrets(settings: Settings) -> None:
     keys = _key_values(str(settings.encryption_keys))
     if not keys or any(_looks_like_placeholder(k) for k in keys):
         problems.append("BROKER_ENCRYPTION_KEYS is missing or holds a placeholder key")
+    if not settings.relay.signing_key_file:
+        problems.append("BROKER_SIGNING_KEY_FILE is missing")
     if problems:
         raise SettingsError(
             f"refusing to start with BROKER_ENV={settings.env}: " + "; ".join(problems)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import uuid
@@ -13,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import uvicorn
+from joserfc.jwk import RSAKey
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
@@ -111,3 +113,11 @@ async def serving(app: Starlette, port: int = 0) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def write_signing_key(directory: Path) -> Path:
+    """A private RSA JWK for BROKER_SIGNING_KEY_FILE (needed outside dev/test)."""
+    key = RSAKey.generate_key(2048, parameters={"kid": "test-signing", "alg": "RS256"})
+    path = directory / "signing.jwk.json"
+    path.write_text(json.dumps(key.as_dict(private=True)))
+    return path

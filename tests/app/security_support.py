@@ -33,7 +33,7 @@ from broker.store.consents import SqlConsentStore
 from broker.store.db import create_engine
 from broker.store.models import ConsentGrant
 from tests.flow import BROKER, PORTAL_RETURN, SANDBOX, Stack, Tenant
-from tests.support import make_settings
+from tests.support import make_settings, write_signing_key
 
 HTML = "text/html; charset=utf-8"
 PROBLEM = "application/problem+json"
@@ -281,6 +281,7 @@ async def prod_stack(database_url: str, tmp_path: Path) -> AsyncIterator[HttpsSt
             altinn_url=f"{SANDBOX}/altinn",
             skatteetaten_url=f"{SANDBOX}/skatteetaten",
             maskinporten_key_file=str(key_file),
+            signing_key_file=str(write_signing_key(tmp_path)),
             reconcile_interval="0",
         ),
         transports={name: sandbox_transport for name in ("maskinporten", "altinn", "skatteetaten")},

@@ -50,6 +50,7 @@ def test_secrets_never_show_in_repr() -> None:
             "BROKER_ENV": "prod",
             "BROKER_SECRET_KEY": GOOD_SECRET,
             "BROKER_ENCRYPTION_KEYS": GOOD_KEY,
+            "BROKER_SIGNING_KEY_FILE": "/etc/broker/signing.jwk.json",
             "BROKER_DATABASE_URL": "postgresql+asyncpg://u:db-password-canary@db/broker",
         }
     )
@@ -75,6 +76,10 @@ def test_secrets_never_show_in_repr() -> None:
         ),
         ({"BROKER_SECRET_KEY": "short", "BROKER_ENCRYPTION_KEYS": GOOD_KEY}, "too short"),
         ({"BROKER_SECRET_KEY": GOOD_SECRET}, "BROKER_ENCRYPTION_KEYS is missing"),
+        (
+            {"BROKER_SECRET_KEY": GOOD_SECRET, "BROKER_ENCRYPTION_KEYS": GOOD_KEY},
+            "BROKER_SIGNING_KEY_FILE is missing",
+        ),
         (
             {"BROKER_SECRET_KEY": GOOD_SECRET, "BROKER_ENCRYPTION_KEYS": "k1:placeholder"},
             "placeholder key",
