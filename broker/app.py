@@ -39,7 +39,12 @@ from broker.maskinporten import MaskinportenClient, TokenInvalid, TokenVerifier,
 from broker.maskinporten.client import AccessToken
 from broker.maskinporten.errors import ClientKeyInvalid
 from broker.observability.metrics import HttpMetrics
+from broker.relay import routes as relay_routes
+from broker.relay.limiter import SlotTimeout, limiter_for
+from broker.relay.service import RelayService
+from broker.relay.signing import BodySigner
 from broker.settings import Settings
+from broker.skatteetaten.client import SkatteetatenClient
 from broker.store import migrate
 from broker.store.db import create_engine, create_sessionmaker, schema_revisions
 from broker.store.uow import SqlUnitOfWork
@@ -143,6 +148,9 @@ class _KeyMissing:
     ) -> ConsentToken:
         raise self._fail()
 
+    def invalidate_consent(self, consent_id: Any, *, token: str | None = None) -> bool:
+        return False
+
 
 @dataclass(frozen=True)
 class _Adapters:
@@ -182,6 +190,14 @@ def _adapters(settings: Settings, resources: Resources, now: Callable[[], dateti
         clock=now,
     )
     return _Adapters(tokens, verifier, altinn)
+
+
+def _signer(settings: Settings) -> BodySigner:
+    path = settings.relay.signing_key_file
+    if path:
+        return BodySigner.from_file(Path(path))
+    # Dev and test only (settings refuse an empty path elsewhere): a key for this process.
+    return BodySigner.generate()
 
 
 def _cipher(settings: Settings) -> Cipher:
@@ -241,6 +257,20 @@ def create_app(
         now=now,
     )
     reconciler = Reconciler(units, confirmer=confirmer, now=now)
+    signer = _signer(settings)
+    relay = RelayService(
+        units,
+        tokens=adapters.tokens,
+        source=SkatteetatenClient(resources.http("skatteetaten"), clock=now),
+        limiter=limiter_for(
+            resources.engine,
+            limit=settings.relay.concurrency,
+            timeout=settings.relay.slot_timeout,
+        ),
+        signer=signer,
+        now=now,
+        slot_timeouts=(SlotTimeout,),
+    )
     metrics = HttpMetrics()
     readiness = ReadinessService(
         current_revisions=lambda: schema_revisions(resources.engine),
@@ -261,6 +291,7 @@ def create_app(
             *health_routes.routes(readiness=readiness, metrics=metrics),
             *openapi_routes(),
             *consent_routes.api_routes(service, clients.authenticate),
+            *relay_routes.relay_routes(relay, clients.authenticate, signer),
             *consent_routes.browser_routes(
                 browser, secure_cookie=not settings.is_dev, cookie_max_age=consent.return_ttl
             ),
@@ -279,6 +310,7 @@ def create_app(
     app.state.clients = clients
     app.state.reconciler = reconciler
     app.state.cipher = cipher
+    app.state.signer = signer
     return app
 
 

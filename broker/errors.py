@@ -10,7 +10,10 @@
     ├── Conflict                     409 conflict
     ├── PayloadTooLarge              413 payload_too_large
     ├── UnsupportedMediaType         415 unsupported_media_type
-    └── ServiceUnavailable           503 service_unavailable
+    ├── NotAcceptable                406 not_acceptable
+    ├── BadGateway                   502 bad_gateway
+    ├── ServiceUnavailable           503 service_unavailable
+    └── GatewayTimeout               504 gateway_timeout
 
 Codes are part of the public API: never rename one, add a new class instead. ``detail`` is shown
 to the caller, so it must never carry a token, a secret or a personal number; adapters translate
@@ -23,11 +26,14 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 __all__ = [
+    "BadGateway",
     "BadRequest",
     "BrokerError",
     "Conflict",
     "Forbidden",
+    "GatewayTimeout",
     "MethodNotAllowed",
+    "NotAcceptable",
     "NotFound",
     "PayloadTooLarge",
     "ServiceUnavailable",
@@ -110,6 +116,24 @@ class UnsupportedMediaType(BrokerError):
     status = 415
     code = "unsupported_media_type"
     title = "Unsupported media type"
+
+
+class NotAcceptable(BrokerError):
+    status = 406
+    code = "not_acceptable"
+    title = "Not acceptable"
+
+
+class BadGateway(BrokerError):
+    status = 502
+    code = "bad_gateway"
+    title = "The upstream service refused our request"
+
+
+class GatewayTimeout(BrokerError):
+    status = 504
+    code = "gateway_timeout"
+    title = "The upstream service did not answer in time"
 
 
 class ServiceUnavailable(BrokerError):

@@ -1,0 +1,45 @@
+"""What the relay needs from outside (declared here, implemented by adapters)."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Literal, Protocol
+
+__all__ = ["ConsentTokenSource", "Limiter", "OppdragAnswer", "OppdragSource"]
+
+Accept = Literal["json", "xml"]
+
+
+class OppdragAnswer(Protocol):
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def korrelasjonsid(self) -> str | None: ...
+
+    @property
+    def levert(self) -> datetime | None: ...
+
+
+class OppdragSource(Protocol):
+    """Skatteetaten's API. Raises the consent ports' UpstreamRefused (``code`` = Skatteetaten's
+    ``kode``, e.g. ``…-007``) or UpstreamUnavailable, with ``korrelasjonsid`` when known."""
+
+    async def oppdrag(self, orgnr: str, *, token: str, accept: Accept) -> OppdragAnswer: ...
+
+
+class ConsentTokenSource(Protocol):
+    async def consent_token(
+        self, *, consent_id: uuid.UUID, subject_org: str, requestor_org: str
+    ) -> object: ...
+
+    def invalidate_consent(self, consent_id: uuid.UUID, *, token: str | None = None) -> bool: ...
+
+
+class Limiter(Protocol):
+    def slot(self, key: str) -> AbstractAsyncContextManager[None]: ...

@@ -1,0 +1,286 @@
+"""The relay: Skatteetaten's oppdrag data for a granted consent, exactly as Skatteetaten sent it.
+
+For each call: the request must be the caller's and granted, unexpired and not withdrawn; a
+consent token comes from Maskinporten (cached); a slot is taken so that no consumer org ever has
+more than the allowed calls in flight; the answer is passed through byte for byte and signed.
+Every upstream call leaves exactly one audit row. Skatteetaten's answers map to our errors with
+its ``kode`` and ``korrelasjonsid`` kept; ``-007`` ends the grant (revoked by Skatteetaten).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from broker.consent.machine import ConsentFlow, Expired, InvalidTransition, Revoked, step
+from broker.consent.model import Caller, ConsentRequest, RevokedBy, State
+from broker.consent.ports import (
+    AuditRecord,
+    ConsentUnavailable,
+    UnitOfWork,
+    UpstreamRefused,
+    UpstreamUnavailable,
+)
+from broker.consent.service import OBJECT, audit_transition
+from broker.errors import (
+    BadGateway,
+    BrokerError,
+    Conflict,
+    GatewayTimeout,
+    NotFound,
+    ServiceUnavailable,
+)
+from broker.relay.ports import Accept, ConsentTokenSource, Limiter, OppdragAnswer, OppdragSource
+from broker.relay.signing import BodySigner
+
+__all__ = ["RelayService", "Relayed", "SlotTimeoutError"]
+
+logger = logging.getLogger("broker.relay")
+
+
+class SlotTimeoutError(Exception):
+    """Raised by a limiter when no slot freed in time (mapped to 503 with Retry-After)."""
+
+
+@dataclass(frozen=True)
+class Relayed:
+    body: bytes
+    content_type: str
+    korrelasjonsid: str | None
+    levert: datetime | None
+    signature: str
+
+
+def _hash(value: object) -> str:
+    # The consent id is credential-like: the audit trail keeps a hash, enough to correlate.
+    return hashlib.sha256(str(value).encode()).hexdigest()[:32]
+
+
+class RelayService:
+    def __init__(
+        self,
+        units: Callable[[], UnitOfWork],
+        *,
+        tokens: ConsentTokenSource,
+        source: OppdragSource,
+        limiter: Limiter,
+        signer: BodySigner,
+        now: Callable[[], datetime],
+        slot_timeouts: tuple[type[Exception], ...] = (SlotTimeoutError,),
+    ) -> None:
+        self._units = units
+        self._tokens = tokens
+        self._source = source
+        self._limiter = limiter
+        self._signer = signer
+        self._now = now
+        self._slot_timeouts = slot_timeouts
+
+    async def oppdrag(
+        self, caller: Caller, request_id: str, *, accept: Accept, correlation_id: str | None
+    ) -> Relayed:
+        request = await self._granted(caller, request_id)
+        assert request.altinn_consent_id is not None
+        token = await self._token(request)
+        answer = await self._call(request, token, accept, correlation_id)
+        signature = self._signer.sign(answer.body, content_type=answer.content_type)
+        return Relayed(
+            answer.body, answer.content_type, answer.korrelasjonsid, answer.levert, signature
+        )
+
+    async def _granted(self, caller: Caller, request_id: str) -> ConsentRequest:
+        try:
+            parsed = uuid.UUID(request_id)
+        except ValueError:
+            raise NotFound("No such consent request") from None
+        async with self._units() as uow:
+            request = await uow.consents.get(parsed, client_id=caller.client_id)
+        if request is None:
+            raise NotFound("No such consent request")
+        if request.state is State.GRANTED and request.valid_to <= self._now():
+            await self._end(request, Expired(), ("system", "relay"))
+            raise Conflict("The consent has expired", code="consent_expired")
+        if request.state is not State.GRANTED:
+            raise Conflict(
+                f"The consent request is {request.state.value}, not granted",
+                code="consent_not_granted",
+                extensions={"status": request.state.value},
+            )
+        return request
+
+    async def _token(self, request: ConsentRequest) -> Any:
+        assert request.altinn_consent_id is not None
+        try:
+            return await self._tokens.consent_token(
+                consent_id=request.altinn_consent_id,
+                subject_org=request.subject_org,
+                requestor_org=request.requestor_org,
+            )
+        except ConsentUnavailable as exc:
+            # Maskinporten (from Altinn) says the consent is gone: withdrawn by the end user.
+            await self._end(request, Revoked(RevokedBy.END_USER, exc.code), ("system", "relay"))
+            raise Conflict("The consent is no longer valid", code="consent_revoked") from None
+        except UpstreamUnavailable:
+            raise _unavailable("Maskinporten", None) from None
+
+    async def _call(
+        self, request: ConsentRequest, token: Any, accept: Accept, correlation_id: str | None
+    ) -> OppdragAnswer:
+        for attempt in (1, 2):
+            try:
+                return await self._audited(request, token.token, accept, correlation_id)
+            except UpstreamRefused as exc:
+                if attempt == 1 and _is_token_refused(exc):
+                    # A cached token Skatteetaten no longer accepts: drop it, fetch, try once more.
+                    self._tokens.invalidate_consent(request.altinn_consent_id, token=token.token)  # type: ignore[arg-type]
+                    token = await self._token(request)
+                    continue
+                raise await self._refused(request, exc) from None
+        raise AssertionError("unreachable")
+
+    async def _audited(
+        self, request: ConsentRequest, token: str, accept: Accept, correlation_id: str | None
+    ) -> OppdragAnswer:
+        started = time.perf_counter()
+        outcome, korrelasjonsid, status = "failure", None, "error"
+        try:
+            async with self._limiter.slot(request.requestor_org):
+                answer = await self._source.oppdrag(request.subject_org, token=token, accept=accept)
+            outcome, korrelasjonsid, status = "success", answer.korrelasjonsid, "ok"
+            return answer
+        except self._slot_timeouts:
+            status = "busy"
+            raise ServiceUnavailable(
+                "Too many calls for this organisation are in flight; try again shortly",
+                code="upstream_busy",
+                headers={"Retry-After": "2"},
+            ) from None
+        except (UpstreamRefused, UpstreamUnavailable) as exc:
+            korrelasjonsid = getattr(exc, "korrelasjonsid", None)
+            status = getattr(exc, "code", "unavailable")
+            if isinstance(exc, UpstreamUnavailable):
+                raise _unavailable("Skatteetaten", exc) from None
+            raise
+        finally:
+            await self._audit(request, outcome, status, korrelasjonsid, started, correlation_id)
+
+    async def _audit(
+        self,
+        request: ConsentRequest,
+        outcome: str,
+        status: str,
+        korrelasjonsid: str | None,
+        started: float,
+        correlation_id: str | None,
+    ) -> None:
+        record = AuditRecord(
+            actor_type="client",
+            actor_id=str(request.client_id),
+            action="oppdrag.fetch",
+            object_type=OBJECT,
+            object_id=str(request.id),
+            client_id=request.client_id,
+            outcome=outcome,
+            reason=None if outcome == "success" else status,
+            correlation_id=correlation_id,
+            upstream_correlation_id=korrelasjonsid,
+            details={
+                "requestor": request.requestor_org,
+                "subject": request.subject_org,
+                "consent": _hash(request.altinn_consent_id),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        async with self._units() as uow:
+            await uow.audit.append(record, at=self._now())
+            await uow.commit()
+
+    async def _refused(self, request: ConsentRequest, exc: UpstreamRefused) -> BrokerError:
+        kode = exc.code
+        extensions = {"kode": kode, "korrelasjonsid": getattr(exc, "korrelasjonsid", None)}
+        if kode.endswith("-007"):
+            await self._end(
+                request, Revoked(RevokedBy.SKATTEETATEN, kode), ("system", "skatteetaten")
+            )
+            return Conflict(
+                "Skatteetaten no longer accepts this consent",
+                code="consent_revoked",
+                extensions=extensions,
+            )
+        if kode.endswith("-008"):
+            return NotFound(
+                "Skatteetaten does not know the subject organisation",
+                code="subject_not_found",
+                extensions=extensions,
+            )
+        if kode.endswith(("-004", "-005")) or _is_token_refused(exc):
+            logger.error("skatteetaten refused our credentials: %s", kode)
+            return BadGateway(
+                "Skatteetaten refused the broker's credentials (a configuration fault)",
+                code="upstream_configuration",
+                extensions=extensions,
+            )
+        logger.error("skatteetaten refused our request: %s", kode)
+        return BadGateway(
+            "Skatteetaten refused the request (a fault in the broker)",
+            code="upstream_rejected_request",
+            extensions=extensions,
+        )
+
+    async def _end(
+        self, request: ConsentRequest, event: Revoked | Expired, actor: tuple[str, str]
+    ) -> None:
+        now = self._now()
+        try:
+            moved, _ = step(
+                ConsentFlow(str(request.id), request.state, request.valid_to), event, now=now
+            )
+        except InvalidTransition:
+            return
+        async with self._units() as uow:
+            if not await uow.consents.move(
+                request.id, expected=request.state, to=moved.state, reason=moved.reason, at=now
+            ):
+                return
+            by = event.by if isinstance(event, Revoked) else None
+            reason = event.reason if isinstance(event, Revoked) else "valid_to"
+            await uow.consents.end_grant(request.id, at=now, by=by, reason=reason)
+            await uow.audit.append(
+                audit_transition(
+                    request, moved.state.value, actor=actor, state=moved.state, reason=moved.reason
+                ),
+                at=now,
+            )
+            await uow.commit()
+
+
+def _is_token_refused(exc: UpstreamRefused) -> bool:
+    return exc.code.endswith("-004") or exc.code in ("unauthorized", "http_401")
+
+
+def _unavailable(upstream: str, exc: UpstreamUnavailable | None) -> BrokerError:
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(int(retry_after) if retry_after else 5)}
+    extensions = {
+        "kode": getattr(exc, "kode", None),
+        "korrelasjonsid": getattr(exc, "korrelasjonsid", None),
+    }
+    if getattr(exc, "timed_out", False):
+        return GatewayTimeout(
+            f"{upstream} did not answer in time",
+            code="upstream_timeout",
+            headers=headers,
+            extensions=extensions,
+        )
+    return ServiceUnavailable(
+        f"{upstream} is unavailable; try again later",
+        code="upstream_unavailable",
+        headers=headers,
+        extensions=extensions,
+    )
