@@ -213,13 +213,13 @@ class RelayService:
                 code="consent_revoked",
                 extensions=extensions,
             )
-        if kode.endswith("-008"):
+        if kode.endswith("-008") or getattr(exc, "status", None) == 410:
             return NotFound(
                 "Skatteetaten does not know the subject organisation",
                 code="subject_not_found",
                 extensions=extensions,
             )
-        if kode.endswith(("-004", "-005")) or _is_token_refused(exc):
+        if _is_configuration(exc):
             logger.error("skatteetaten refused our credentials: %s", kode)
             return BadGateway(
                 "Skatteetaten refused the broker's credentials (a configuration fault)",
@@ -261,7 +261,21 @@ class RelayService:
 
 
 def _is_token_refused(exc: UpstreamRefused) -> bool:
-    return exc.code.endswith("-004") or exc.code in ("unauthorized", "http_401")
+    return (
+        exc.code.endswith("-004")
+        or exc.code in ("unauthorized", "http_401")
+        or getattr(exc, "status", None) == 401
+    )
+
+
+def _is_configuration(exc: UpstreamRefused) -> bool:
+    """Refusals of our access (Maskinporten set-up, scope, package, address), not of the data."""
+    return (
+        _is_token_refused(exc)
+        or exc.code.endswith(("-003", "-005"))
+        or exc.code in ("DAS-002", "DAS-008")
+        or getattr(exc, "status", None) in (403, 404)
+    )
 
 
 def _unavailable(upstream: str, exc: UpstreamUnavailable | None) -> BrokerError:
