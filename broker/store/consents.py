@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -163,21 +163,18 @@ class SqlConsentStore:
             query = query.where(Row.state == state.value)
         if changed_after is not None:
             query = query.where(Row.updated_at > changed_after)
-        if after is not None:
-            query = query.where(
-                or_(
-                    Row.updated_at > after.updated_at,
-                    and_(Row.updated_at == after.updated_at, Row.id > after.id),
-                )
-            )
-        query = query.order_by(Row.updated_at, Row.id).limit(limit)
-        rows = (await self._session.execute(query)).scalars().all()
-        return [await self._view(row) for row in rows]
+        return await self._after(query, after, limit)
 
     async def open_requests(
         self, *, limit: int, after: PageCursor | None = None
     ) -> list[ConsentRequest]:
         query = select(Row).where(Row.state.in_(_OPEN))
+        return await self._after(query, after, limit)
+
+    async def _after(
+        self, query: Select[Row], after: PageCursor | None, limit: int
+    ) -> list[ConsentRequest]:
+        """``query``'s rows in (updated_at, id) order, after the cursor (keyset pagination)."""
         if after is not None:
             query = query.where(
                 or_(
