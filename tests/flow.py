@@ -57,10 +57,11 @@ class Stack:
     tenant: Tenant
     other: Tenant
     _transport: httpx.ASGITransport
+    public_url: str = BROKER
 
     def browser(self) -> httpx.AsyncClient:
         """A new browser (its own cookie jar) that shows every redirect instead of following."""
-        return httpx.AsyncClient(transport=self._transport, base_url=BROKER)
+        return httpx.AsyncClient(transport=self._transport, base_url=self.public_url)
 
     @property
     def reconciler(self) -> Reconciler:
@@ -118,7 +119,7 @@ class Stack:
         return redirect
 
     async def come_back(self, browser: httpx.AsyncClient, redirect: str) -> httpx.Response:
-        assert redirect.startswith(f"{BROKER}/consent/return?")
+        assert redirect.startswith(f"{self.public_url}/consent/return?")
         return await browser.get(redirect)
 
     async def run_flow(self, action: str = "approve") -> tuple[dict[str, Any], httpx.Response]:
@@ -137,6 +138,9 @@ async def _register(clients: ClientService, name: str, org: str) -> Tenant:
 
 @asynccontextmanager
 async def stack(database_url: str, tmp_path: Path, **settings: str) -> AsyncIterator[Stack]:
+    """The whole stack; ``settings`` are BROKER_* overrides without the prefix (e.g.
+    ``env="prod"``, ``public_url="https://broker.test"``)."""
+    public_url = settings.pop("public_url", BROKER)
     clock = Clock()
     key_file = tmp_path / "broker-client.jwk.json"
     sandbox = world.build(
@@ -152,7 +156,7 @@ async def stack(database_url: str, tmp_path: Path, **settings: str) -> AsyncIter
     app = create_app(
         make_settings(
             database_url=database_url,
-            public_url=BROKER,
+            public_url=public_url,
             maskinporten_url=f"{SANDBOX}/maskinporten",
             altinn_url=f"{SANDBOX}/altinn",
             skatteetaten_url=f"{SANDBOX}/skatteetaten",
@@ -175,4 +179,4 @@ async def stack(database_url: str, tmp_path: Path, **settings: str) -> AsyncIter
         clients = app.state.clients
         tenant = await _register(clients, "Portal A", "310300012")
         other = await _register(clients, "Portal B", "974760673")
-        yield Stack(sandbox, app, api, sandbox_http, tenant, other, transport)
+        yield Stack(sandbox, app, api, sandbox_http, tenant, other, transport, public_url)

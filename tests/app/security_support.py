@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -22,18 +22,13 @@ from joserfc.jwk import KeySet
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 
-from broker.app import create_app
 from broker.consent.model import ConsentRequest, Language
 from broker.consent.pages import person_page
-from broker.sandbox import app as sandbox_app
-from broker.sandbox import world
 from broker.sandbox.clock import Clock
-from broker.store import migrate
 from broker.store.consents import SqlConsentStore
-from broker.store.db import create_engine
 from broker.store.models import ConsentGrant
-from tests.flow import BROKER, PORTAL_RETURN, SANDBOX, Stack, Tenant
-from tests.support import make_settings, write_signing_key
+from tests.flow import PORTAL_RETURN, SANDBOX, Stack, Tenant, stack
+from tests.support import write_signing_key
 
 HTML = "text/html; charset=utf-8"
 PROBLEM = "application/problem+json"
@@ -248,55 +243,17 @@ class ClockedBrowser:
 # --- a production-configured broker -----------------------------------------------------------
 
 
-class HttpsStack(Stack):
-    """The harness's stack with BROKER_ENV=prod: browsers speak https to the broker."""
-
-    def browser(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=self._transport, base_url=PROD_BROKER)
-
-
 @asynccontextmanager
-async def prod_stack(database_url: str, tmp_path: Path) -> AsyncIterator[HttpsStack]:
-    """``tests.flow.stack`` with production settings (it cannot take another public URL)."""
-    clock = Clock()
-    key_file = tmp_path / "broker-client.jwk.json"
-    sandbox = world.build(
-        world.SandboxConfig(
-            base_url=SANDBOX, broker_key_file=key_file, events_safety_lag_seconds=0
-        ),
-        clock,
-    )
-    sandbox_transport = httpx.ASGITransport(app=sandbox_app.create_app(sandbox))
-    engine = create_engine(database_url)
-    await migrate.upgrade(engine)
-    await engine.dispose()
-    app = create_app(
-        make_settings(
-            env="prod",
-            secret_key=PROD_SECRET_KEY,
-            encryption_keys=PROD_ENCRYPTION_KEYS,
-            database_url=database_url,
-            public_url=PROD_BROKER,
-            maskinporten_url=f"{SANDBOX}/maskinporten",
-            altinn_url=f"{SANDBOX}/altinn",
-            skatteetaten_url=f"{SANDBOX}/skatteetaten",
-            maskinporten_key_file=str(key_file),
-            signing_key_file=str(write_signing_key(tmp_path)),
-            reconcile_interval="0",
-        ),
-        transports={name: sandbox_transport for name in ("maskinporten", "altinn", "skatteetaten")},
-        clock=clock.now,
-    )
-    assert not app.state.settings.is_dev
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with AsyncExitStack() as exits:
-        await exits.enter_async_context(app.router.lifespan_context(app))
-        api = await exits.enter_async_context(
-            httpx.AsyncClient(transport=transport, base_url=BROKER)
-        )
-        sandbox_http = await exits.enter_async_context(
-            httpx.AsyncClient(transport=sandbox_transport, base_url=SANDBOX)
-        )
-        tenant = await register_tenant(app, "Portal A", "310300012", (PORTAL_RETURN,))
-        other = await register_tenant(app, "Portal B", "974760673", (PORTAL_RETURN,))
-        yield HttpsStack(sandbox, app, api, sandbox_http, tenant, other, transport)
+async def prod_stack(database_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    """``tests.flow.stack`` with production settings: browsers speak https to the broker."""
+    async with stack(
+        database_url,
+        tmp_path,
+        env="prod",
+        secret_key=PROD_SECRET_KEY,
+        encryption_keys=PROD_ENCRYPTION_KEYS,
+        public_url=PROD_BROKER,
+        signing_key_file=str(write_signing_key(tmp_path)),
+    ) as s:
+        assert not s.app.state.settings.is_dev
+        yield s
