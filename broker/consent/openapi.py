@@ -69,7 +69,18 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         404,
         "No such consent request for this client; also the answer for other clients' ids.",
     ),
+    ErrorCode(
+        "subject_not_found",
+        404,
+        "Skatteetaten does not know the subject organisation (its `-008`); `kode` and "
+        "`korrelasjonsid` are Skatteetaten's.",
+    ),
     ErrorCode("method_not_allowed", 405, "The path exists but not with this method; see `Allow`."),
+    ErrorCode(
+        "not_acceptable",
+        406,
+        "The data is available as `application/json` or `application/xml` only (`Accept`).",
+    ),
     ErrorCode(
         "invalid_state",
         409,
@@ -83,6 +94,23 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "in_progress",
         409,
         "A request with this Idempotency-Key is still being handled; retry in a moment.",
+    ),
+    ErrorCode(
+        "consent_not_granted",
+        409,
+        "Data is fetched for `granted` requests only; read the request for its status.",
+    ),
+    ErrorCode(
+        "consent_expired",
+        409,
+        "The grant's `valid_to` has passed; the request is now `expired`.",
+    ),
+    ErrorCode(
+        "consent_revoked",
+        409,
+        "The consent is no longer valid: withdrawn in Altinn (Maskinporten refused it) or "
+        "refused by Skatteetaten (`-007`, with `kode` and `korrelasjonsid`); the request is "
+        "now `revoked`.",
     ),
     ErrorCode("payload_too_large", 413, "The body is larger than 64 KiB."),
     ErrorCode("unsupported_media_type", 415, "Send the body as `application/json`."),
@@ -98,9 +126,40 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ),
     ErrorCode("internal_error", 500, "A fault on our side; quote `request_id` when you report it."),
     ErrorCode(
+        "upstream_configuration",
+        502,
+        "Skatteetaten refused the broker's access (`-004`, `-005`): a configuration fault at the "
+        "operator's; `kode` and `korrelasjonsid` are Skatteetaten's. Retrying will not help.",
+    ),
+    ErrorCode(
+        "upstream_rejected_request",
+        502,
+        "Skatteetaten refused the broker's call as malformed (`-006`, `-009`): a defect in the "
+        "broker; quote `request_id` and `korrelasjonsid`. Retrying will not help.",
+    ),
+    ErrorCode(
         "not_ready",
         503,
         "`/readyz` only: the database is unreachable or not migrated; `checks` says which.",
+    ),
+    ErrorCode(
+        "upstream_unavailable",
+        503,
+        "Skatteetaten (or Maskinporten) did not answer usefully after a few tries (`-001`, "
+        "`-002`, `DAS-003`, 5xx, a dropped connection), or the broker paused calls after "
+        "repeated failures; retry after `Retry-After` seconds.",
+    ),
+    ErrorCode(
+        "upstream_busy",
+        503,
+        "Too many calls for the requestor are in flight (Skatteetaten allows 5 at once); retry "
+        "after `Retry-After` seconds.",
+    ),
+    ErrorCode(
+        "upstream_timeout",
+        504,
+        "Skatteetaten did not answer in time, after a few tries; retry after `Retry-After` "
+        "seconds.",
     ),
 )
 
@@ -133,7 +192,9 @@ def _codes(status: int) -> list[str]:
     return [e.code for e in ERROR_CODES if e.status == status]
 
 
-def _problem(status: int, description: str, *codes: str) -> dict[str, Any]:
+def _problem(
+    status: int, description: str, *codes: str, retry_after: bool = False
+) -> dict[str, Any]:
     known = _codes(status)
     unknown = [c for c in codes if c not in known]
     if unknown:
@@ -141,6 +202,8 @@ def _problem(status: int, description: str, *codes: str) -> dict[str, Any]:
     headers: dict[str, Any] = {"X-Request-ID": {"$ref": "#/components/headers/XRequestId"}}
     if status == 401:
         headers["WWW-Authenticate"] = {"$ref": "#/components/headers/WWWAuthenticate"}
+    if retry_after:
+        headers["Retry-After"] = {"$ref": "#/components/headers/RetryAfter"}
     return {
         "description": description,
         "headers": headers,
@@ -420,6 +483,20 @@ def _schemas() -> dict[str, Any]:
                     "additionalProperties": {"type": "string"},
                     "description": "`not_ready` only.",
                 },
+                "kode": {
+                    "type": ["string", "null"],
+                    "description": "Relay errors from Skatteetaten: its error code (e.g. "
+                    "`OPPDRAGUTENLANDSKEVIRKSOMHETER-008`), when it gave one.",
+                },
+                "korrelasjonsid": {
+                    "type": ["string", "null"],
+                    "description": "Relay errors from Skatteetaten: the call's korrelasjonsid; "
+                    "quote it with `request_id` when you report the error.",
+                },
+                "request_status": {
+                    "enum": [state.value for state in State],
+                    "description": "`consent_not_granted` only: the consent request's status.",
+                },
             },
             "examples": [_EXAMPLE_PROBLEM],
         },
@@ -614,6 +691,210 @@ def _consent_paths() -> dict[str, Any]:
     }
 
 
+_COUNT = {"type": ["integer", "null"], "minimum": 0}
+_EXAMPLE_OPPDRAG = {
+    "forespurteOrganisasjon": "310100013",
+    "oppdrag": {
+        "antallAktiveOppdragSomArbeidsgiver": 44,
+        "antallAktiveArbeidstakere": 64,
+        "antallRegistrerteOppdragSomOppdragsgiver": 14,
+    },
+    "levert": "2020-09-17T09:44:42.877055",
+}
+
+
+def _relay_schemas() -> dict[str, Any]:
+    return {
+        "Oppdrag": {
+            "type": "object",
+            "description": "Skatteetaten's answer, passed through byte for byte (its "
+            "'Oppdrag utenlandske virksomheter' API, rettighetspakke `ebevis`). Skatteetaten may "
+            "add members or reorder them without notice: ignore what you do not know, and do "
+            "not validate strictly. Counts come from the Oppdrags- og "
+            "arbeidsforholdsregisteret.",
+            "required": ["forespurteOrganisasjon", "oppdrag", "levert"],
+            "properties": {
+                "forespurteOrganisasjon": {
+                    "type": "string",
+                    "pattern": "^[0-9]{9}$",
+                    "description": "The organisation asked about: the request's `subject`.",
+                },
+                "oppdrag": {
+                    "type": "object",
+                    "properties": {
+                        "antallAktiveOppdragSomArbeidsgiver": {
+                            **_COUNT,
+                            "description": "Active assignments where the organisation is the "
+                            "employer or contractor.",
+                        },
+                        "antallAktiveArbeidstakere": {
+                            **_COUNT,
+                            "description": "Active employees on those assignments.",
+                        },
+                        "antallRegistrerteOppdragSomOppdragsgiver": {
+                            **_COUNT,
+                            "description": "Registered assignments where the organisation is "
+                            "the client (oppdragsgiver).",
+                        },
+                    },
+                },
+                "levert": {
+                    "type": "string",
+                    "description": "When Skatteetaten delivered the data: a local (Oslo) "
+                    "date-time without offset, with or without a fraction of a second. The "
+                    "`Skatteetaten-Levert` header gives it with its offset.",
+                },
+            },
+            "examples": [_EXAMPLE_OPPDRAG],
+        },
+        "Jwks": {
+            "type": "object",
+            "description": "The broker's public signing keys (RFC 7517).",
+            "required": ["keys"],
+            "properties": {
+                "keys": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["kty", "kid"],
+                        "properties": {
+                            "kty": {"const": "RSA"},
+                            "kid": {"type": "string"},
+                            "use": {"const": "sig"},
+                            "alg": {"const": "RS256"},
+                            "n": {"type": "string"},
+                            "e": {"type": "string"},
+                        },
+                        "not": {"required": ["d"]},
+                    },
+                }
+            },
+        },
+    }
+
+
+def _relay_paths() -> dict[str, Any]:
+    id_param = {"$ref": "#/components/parameters/ConsentRequestId"}
+    data_headers = {
+        "X-Request-ID": {"$ref": "#/components/headers/XRequestId"},
+        "Broker-Signature": {
+            "required": True,
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]+\\.\\.[A-Za-z0-9_-]+$"},
+            "description": "A detached JWS (RFC 7515 Appendix F, RS256) over the exact body: "
+            "`<header>..<signature>`. Put the base64url of the body between the dots and "
+            "verify with the key `kid` from `/.well-known/jwks.json`; the header's `cty` is "
+            "the body's media type.",
+        },
+        "Skatteetaten-Korrelasjonsid": {
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "Skatteetaten's id for the call; quote it with `X-Request-ID` "
+            "when you report a problem with the data.",
+        },
+        "Skatteetaten-Levert": {
+            "required": False,
+            "schema": {"type": "string", "format": "date-time"},
+            "description": "`levert` from the body, with its offset (Europe/Oslo).",
+        },
+    }
+    unavailable = _problem(
+        503,
+        "Skatteetaten or Maskinporten is unavailable (after retries, or while calls are "
+        "paused), or too many calls are in flight; see `Retry-After`.",
+        "upstream_unavailable",
+        "upstream_busy",
+        retry_after=True,
+    )
+    return {
+        "/v1/consent-requests/{id}/oppdrag": {
+            "parameters": [id_param],
+            "get": {
+                "operationId": "getOppdrag",
+                "tags": ["Data"],
+                "summary": "Fetch Skatteetaten's data for a granted request",
+                "description": "Calls Skatteetaten's 'Oppdrag utenlandske virksomheter' API for "
+                "the request's `subject` with the consent, and returns its answer unchanged: "
+                "JSON by default, XML with `Accept: application/xml`. Every call is fresh "
+                "(nothing is cached) and audited. The body is signed (`Broker-Signature`). "
+                "Errors keep Skatteetaten's `kode` and `korrelasjonsid`. A consent that "
+                "Skatteetaten or Maskinporten no longer accepts ends the grant (`revoked`).",
+                "security": _CLIENT_SECURITY,
+                "parameters": [
+                    {
+                        "name": "Accept",
+                        "in": "header",
+                        "schema": {"type": "string"},
+                        "description": "`application/json` (default, also for `*/*`) or "
+                        "`application/xml`; anything else gives 406.",
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Skatteetaten's answer, byte for byte, and signed.",
+                        "headers": data_headers,
+                        "content": {
+                            _JSON: {
+                                "schema": _ref("Oppdrag"),
+                                "examples": {"example": {"value": _EXAMPLE_OPPDRAG}},
+                            },
+                            "application/xml": {
+                                "schema": {
+                                    "type": "string",
+                                    "description": "The same data as XML, as Skatteetaten "
+                                    "sends it.",
+                                }
+                            },
+                        },
+                    },
+                    "401": _UNAUTHENTICATED,
+                    "404": _problem(
+                        404,
+                        "No such request for this client, or Skatteetaten does not know the "
+                        "subject.",
+                        "not_found",
+                        "subject_not_found",
+                    ),
+                    "406": _problem(406, "Neither JSON nor XML is acceptable.", "not_acceptable"),
+                    "409": _problem(
+                        409,
+                        "The request is not granted, its grant has expired, or the consent "
+                        "was withdrawn.",
+                        "consent_not_granted",
+                        "consent_expired",
+                        "consent_revoked",
+                    ),
+                    "500": _INTERNAL,
+                    "502": _problem(
+                        502,
+                        "Skatteetaten refused the broker's access or call; not worth retrying.",
+                        "upstream_configuration",
+                        "upstream_rejected_request",
+                    ),
+                    "503": unavailable,
+                    "504": _problem(
+                        504,
+                        "Skatteetaten did not answer in time; see `Retry-After`.",
+                        "upstream_timeout",
+                        retry_after=True,
+                    ),
+                },
+            },
+        },
+        "/.well-known/jwks.json": {
+            "get": {
+                "operationId": "jwks",
+                "tags": ["Data"],
+                "summary": "The keys that verify `Broker-Signature`",
+                "security": [],
+                "responses": {
+                    "200": _json("The broker's public signing keys.", _ref("Jwks")),
+                    "500": _INTERNAL,
+                },
+            }
+        },
+    }
+
+
 def _other_paths() -> dict[str, Any]:
     return {
         "/healthz": {
@@ -686,12 +967,16 @@ def document() -> dict[str, Any]:
         },
         "tags": [
             {"name": "Consent requests", "description": "The client API."},
+            {
+                "name": "Data",
+                "description": "Skatteetaten's data for a granted request, signed by the broker.",
+            },
             {"name": "Operations", "description": "Probes for the platform."},
             {"name": "Documentation", "description": "This document."},
         ],
-        "paths": {**_consent_paths(), **_other_paths()},
+        "paths": {**_consent_paths(), **_relay_paths(), **_other_paths()},
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **_relay_schemas()},
             "parameters": {
                 "ConsentRequestId": {
                     "name": "id",
@@ -731,6 +1016,11 @@ def document() -> dict[str, Any]:
                     "required": True,
                     "schema": {"type": "string"},
                     "description": '`Bearer realm="ebevis-broker"`.',
+                },
+                "RetryAfter": {
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                    "description": "Seconds to wait before trying again.",
                 },
             },
             "securitySchemes": {

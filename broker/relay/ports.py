@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-__all__ = ["ConsentTokenSource", "Limiter", "OppdragAnswer", "OppdragSource"]
+__all__ = ["Attempt", "ConsentTokenSource", "Limiter", "OppdragAnswer", "OppdragSource"]
 
 Accept = Literal["json", "xml"]
 
@@ -26,11 +27,35 @@ class OppdragAnswer(Protocol):
     def levert(self) -> datetime | None: ...
 
 
+class Attempt(Protocol):
+    """One request that reached (or tried to reach) the upstream."""
+
+    @property
+    def korrelasjonsid(self) -> str | None: ...
+
+    @property
+    def succeeded(self) -> bool: ...
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def seconds(self) -> float: ...
+
+
 class OppdragSource(Protocol):
     """Skatteetaten's API. Raises the consent ports' UpstreamRefused (``code`` = Skatteetaten's
-    ``kode``, e.g. ``…-007``) or UpstreamUnavailable, with ``korrelasjonsid`` when known."""
+    ``kode``, e.g. ``…-007``) or UpstreamUnavailable, with ``korrelasjonsid`` when known, and
+    reports every request it sends (retries included) to ``on_attempt``."""
 
-    async def oppdrag(self, orgnr: str, *, token: str, accept: Accept) -> OppdragAnswer: ...
+    async def oppdrag(
+        self,
+        orgnr: str,
+        *,
+        token: str,
+        accept: Accept,
+        on_attempt: Callable[[Any], Awaitable[None]] | None = None,
+    ) -> OppdragAnswer: ...
 
 
 class ConsentTokenSource(Protocol):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +35,14 @@ from broker.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from broker.relay.ports import Accept, ConsentTokenSource, Limiter, OppdragAnswer, OppdragSource
+from broker.relay.ports import (
+    Accept,
+    Attempt,
+    ConsentTokenSource,
+    Limiter,
+    OppdragAnswer,
+    OppdragSource,
+)
 from broker.relay.signing import BodySigner
 
 __all__ = ["RelayService", "Relayed", "SlotTimeoutError"]
@@ -110,7 +116,8 @@ class RelayService:
             raise Conflict(
                 f"The consent request is {request.state.value}, not granted",
                 code="consent_not_granted",
-                extensions={"status": request.state.value},
+                # "status" is the problem's HTTP status (RFC 9457), so the state has its own name.
+                extensions={"request_status": request.state.value},
             )
         return request
 
@@ -147,37 +154,26 @@ class RelayService:
     async def _audited(
         self, request: ConsentRequest, token: str, accept: Accept, correlation_id: str | None
     ) -> OppdragAnswer:
-        started = time.perf_counter()
-        outcome, korrelasjonsid, status = "failure", None, "error"
+        async def audit(attempt: Attempt) -> None:
+            # One row per request that went to Skatteetaten, retries included.
+            await self._audit(request, attempt, correlation_id)
+
         try:
             async with self._limiter.slot(request.requestor_org):
-                answer = await self._source.oppdrag(request.subject_org, token=token, accept=accept)
-            outcome, korrelasjonsid, status = "success", answer.korrelasjonsid, "ok"
-            return answer
+                return await self._source.oppdrag(
+                    request.subject_org, token=token, accept=accept, on_attempt=audit
+                )
         except self._slot_timeouts:
-            status = "busy"
             raise ServiceUnavailable(
                 "Too many calls for this organisation are in flight; try again shortly",
                 code="upstream_busy",
                 headers={"Retry-After": "2"},
             ) from None
-        except (UpstreamRefused, UpstreamUnavailable) as exc:
-            korrelasjonsid = getattr(exc, "korrelasjonsid", None)
-            status = getattr(exc, "code", "unavailable")
-            if isinstance(exc, UpstreamUnavailable):
-                raise _unavailable("Skatteetaten", exc) from None
-            raise
-        finally:
-            await self._audit(request, outcome, status, korrelasjonsid, started, correlation_id)
+        except UpstreamUnavailable as exc:
+            raise _unavailable("Skatteetaten", exc) from None
 
     async def _audit(
-        self,
-        request: ConsentRequest,
-        outcome: str,
-        status: str,
-        korrelasjonsid: str | None,
-        started: float,
-        correlation_id: str | None,
+        self, request: ConsentRequest, attempt: Attempt, correlation_id: str | None
     ) -> None:
         record = AuditRecord(
             actor_type="client",
@@ -186,15 +182,15 @@ class RelayService:
             object_type=OBJECT,
             object_id=str(request.id),
             client_id=request.client_id,
-            outcome=outcome,
-            reason=None if outcome == "success" else status,
+            outcome="success" if attempt.succeeded else "failure",
+            reason=None if attempt.succeeded else attempt.code,
             correlation_id=correlation_id,
-            upstream_correlation_id=korrelasjonsid,
+            upstream_correlation_id=attempt.korrelasjonsid,
             details={
                 "requestor": request.requestor_org,
                 "subject": request.subject_org,
                 "consent": _hash(request.altinn_consent_id),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "duration_ms": round(attempt.seconds * 1000, 1),
             },
         )
         async with self._units() as uow:

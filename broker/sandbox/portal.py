@@ -7,6 +7,8 @@ so that a person running the demo can click the whole flow:
     POST /start          creates a consent request, then 303 to the broker's ``consent_url``
     GET  /return         where the broker sends the browser back; shows the request
     GET  /requests/{id}  the request as the API reports it, with its history
+    GET  /requests/{id}/data  fetches Skatteetaten's data through the broker's relay and
+                         verifies its ``Broker-Signature`` against the broker's JWKS
 
 The status shown is always the one read from the API: the query the broker adds to the return URL
 (``consent_request``, ``status``) only says which request to read. Routes are relative to the
@@ -20,7 +22,9 @@ only in the ``Authorization`` header and is redacted from anything shown.
 
 from __future__ import annotations
 
+import base64
 import hmac
+import json
 import secrets
 import uuid
 from collections import OrderedDict
@@ -30,6 +34,9 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import httpx
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
@@ -45,15 +52,24 @@ from broker.sandbox.portal_html import (
     ConsentRequest,
     Grant,
     HistoryEntry,
+    OppdragData,
     PortalEntry,
     Problem,
+    data_page,
     detail_page,
     form_page,
     message_page,
     problem_page,
 )
 
-__all__ = ["SECURITY_HEADERS", "PortalConfig", "PortalRequests", "create_portal"]
+__all__ = [
+    "SECURITY_HEADERS",
+    "PortalConfig",
+    "PortalRequests",
+    "SignatureInvalid",
+    "create_portal",
+    "verify_signature",
+]
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "frame-ancestors 'none'",
@@ -62,6 +78,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 API_PATH = "/v1/consent-requests"
+JWKS_PATH = "/.well-known/jwks.json"
+SIGNATURE_HEADER = "Broker-Signature"
 _FORM_LIMIT = 8192
 _REFERENCE_MAX = 200
 _REDACTED = "[redacted]"
@@ -77,6 +95,30 @@ class PortalConfig:
 
     def api_url(self, path: str) -> str:
         return f"{self.broker_url.rstrip('/')}{API_PATH}{path}"
+
+    def jwks_url(self) -> str:
+        return f"{self.broker_url.rstrip('/')}{JWKS_PATH}"
+
+
+class SignatureInvalid(Exception):
+    """The detached JWS does not verify over the body with the published keys."""
+
+
+def verify_signature(signature: str, body: bytes, jwks: Any) -> str:
+    """Check the broker's detached JWS (``<header>..<signature>``, RS256) over ``body``
+    against the key set ``jwks``; return the key id that verified it."""
+    protected, _, rest = signature.partition("..")
+    if not protected or not rest or "." in rest:
+        raise SignatureInvalid("the signature is not a detached compact JWS")
+    payload = base64.urlsafe_b64encode(body).decode().rstrip("=")
+    try:
+        keys = KeySet.import_key_set(jwks)
+        verified = jws.deserialize_compact(
+            f"{protected}.{payload}.{rest}", keys, algorithms=["RS256"]
+        )
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise SignatureInvalid(f"the signature does not verify ({type(exc).__name__})") from exc
+    return str(verified.headers().get("kid", ""))
 
 
 class PortalRequests:
@@ -212,6 +254,28 @@ class _BrokerApi:
             code=self._safe(body.get("code"), ""),
         )
 
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        try:
+            response = await self.http.request(method, url, json=json, headers=headers)
+        except httpx.TransportError as exc:
+            message = f"Could not reach the broker ({type(exc).__name__}). Is it running?"
+            raise _BrokerFailure(502, "Broker unreachable", message) from exc
+        if not response.is_success:
+            problem = self._problem(response)
+            if problem is None:
+                message = f"The broker answered HTTP {response.status_code} without a problem."
+                raise _BrokerFailure(502, _UNEXPECTED, message)
+            status = _page_status(response.status_code)
+            raise _BrokerFailure(status, "The broker refused", problem.title, problem)
+        return response
+
     async def _call(
         self,
         method: str,
@@ -225,20 +289,7 @@ class _BrokerApi:
             "Accept": "application/json",
             **(headers or {}),
         }
-        try:
-            response = await self.http.request(
-                method, self.config.api_url(path), json=json, headers=sent
-            )
-        except httpx.TransportError as exc:
-            message = f"Could not reach the broker ({type(exc).__name__}). Is it running?"
-            raise _BrokerFailure(502, "Broker unreachable", message) from exc
-        if not response.is_success:
-            problem = self._problem(response)
-            if problem is None:
-                message = f"The broker answered HTTP {response.status_code} without a problem."
-                raise _BrokerFailure(502, _UNEXPECTED, message)
-            status = _page_status(response.status_code)
-            raise _BrokerFailure(status, "The broker refused", problem.title, problem)
+        response = await self._send(method, self.config.api_url(path), json=json, headers=sent)
         try:
             return response.json()
         except ValueError as exc:
@@ -269,6 +320,53 @@ class _BrokerApi:
 
     async def history(self, request_id: str) -> list[HistoryEntry]:
         return await self._read(_history, "GET", f"/{request_id}/history")
+
+    async def oppdrag(self, request_id: str) -> httpx.Response:
+        """The relay's answer: Skatteetaten's JSON body with the broker's signature."""
+        sent = {"Authorization": f"Bearer {self.config.api_key}", "Accept": "application/json"}
+        url = self.config.api_url(f"/{request_id}/oppdrag")
+        return await self._send("GET", url, headers=sent)
+
+    async def jwks(self) -> Any:
+        """The broker's published keys (no credentials: they are public)."""
+        response = await self._send("GET", self.config.jwks_url())
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise _BrokerFailure(502, _UNEXPECTED, "The broker's JWKS is not JSON.") from exc
+
+
+_COUNTS = (
+    "antallAktiveOppdragSomArbeidsgiver",
+    "antallAktiveArbeidstakere",
+    "antallRegistrerteOppdragSomOppdragsgiver",
+)
+
+
+def _oppdrag(response: httpx.Response, kid: str) -> OppdragData:
+    try:
+        body = json.loads(response.content)
+    except ValueError as exc:
+        raise _Malformed("body") from exc
+    if not isinstance(body, dict):
+        raise _Malformed("body")
+    oppdrag = body.get("oppdrag")
+    if not isinstance(oppdrag, dict):
+        raise _Malformed("oppdrag")
+    counts = []
+    for name in _COUNTS:
+        value = oppdrag.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise _Malformed(f"oppdrag.{name}")
+        counts.append((name, value))
+    return OppdragData(
+        subject=_optional_text(body, "forespurteOrganisasjon"),
+        counts=counts,
+        levert=response.headers.get("skatteetaten-levert") or _optional_text(body, "levert"),
+        korrelasjonsid=response.headers.get("skatteetaten-korrelasjonsid"),
+        request_id=response.headers.get("x-request-id"),
+        kid=kid,
+    )
 
 
 # --- the pages ----------------------------------------------------------------------------------
@@ -349,6 +447,7 @@ class _Portal:
             Route("/start", self.start, methods=["POST"]),
             Route("/return", self.returned, methods=["GET"]),
             Route("/requests/{id}", self.show, methods=["GET"]),
+            Route("/requests/{id}/data", self.data, methods=["GET"]),
         ]
 
     def party(self, orgnr: str) -> str:
@@ -467,6 +566,33 @@ class _Portal:
 
     async def show(self, request: Request) -> Response:
         return await self._detail(request, request.path_params["id"], returned=False)
+
+    async def data(self, request: Request) -> Response:
+        """Fetch through the relay; show the data only once its signature verifies."""
+        prefix = _prefix(request)
+        request_id = _uuid(request.path_params["id"])
+        if request_id is None:
+            message = "The link does not name a consent request."
+            return _html(message_page("Unknown consent request", message, prefix=prefix), 404)
+        try:
+            answer = await self.api.oppdrag(request_id)
+            jwks = await self.api.jwks()
+        except _BrokerFailure as failure:
+            return self._failure(request, failure)
+        signature = answer.headers.get(SIGNATURE_HEADER)
+        try:
+            if not signature:
+                raise SignatureInvalid("the answer has no Broker-Signature")
+            kid = verify_signature(signature, answer.content, jwks)
+        except SignatureInvalid as exc:
+            page = data_page(prefix=prefix, request_id=request_id, data=None, error=str(exc))
+            return _html(page, 502)
+        try:
+            data = _oppdrag(answer, kid)
+        except _Malformed as exc:
+            message = f"The data lacks a valid '{exc}'."
+            return _html(message_page(_UNEXPECTED, message, prefix=prefix), 502)
+        return _html(data_page(prefix=prefix, request_id=request_id, data=data, error=None))
 
     async def http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -4,8 +4,11 @@ Texts and ids are stable for browser tests. The start form has the selects label
 "Contracting authority (requestor)" (``#requestor``) and "Supplier (subject)" (``#subject``), the
 text field "Reference" (``#reference``), the select "Language" (``#language``) and the button
 "Ask for consent". The detail page shows the API's status in ``#status`` and the history in
-``table#history``; an error page shows a problem in ``#problem-title``, ``#problem-detail`` and
-``#problem-code``.
+``table#history`` and, once granted, the link "Fetch the data" (``#fetch-data``). The data page
+shows ``#signature`` ("Signature verified", class ``verified``; or the failure, class
+``failed``, and no data), the counts in ``#count-<name>``, ``#data-subject``, ``#data-levert``,
+``#data-korrelasjonsid`` and ``#data-request-id``; an error page shows a problem in
+``#problem-title``, ``#problem-detail`` and ``#problem-code``.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ __all__ = [
     "ConsentRequest",
     "Grant",
     "HistoryEntry",
+    "OppdragData",
     "PortalEntry",
     "Problem",
+    "data_page",
     "detail_page",
     "form_page",
     "message_page",
@@ -83,6 +88,18 @@ class Problem:
     title: str
     detail: str
     code: str
+
+
+@dataclass(frozen=True)
+class OppdragData:
+    """Skatteetaten's answer as the relay gave it, after its signature verified."""
+
+    subject: str | None
+    counts: Sequence[tuple[str, int | None]]
+    levert: str | None
+    korrelasjonsid: str | None
+    request_id: str | None
+    kid: str
 
 
 @dataclass(frozen=True)
@@ -271,6 +288,8 @@ def detail_page(
     )
     here = f"{escape(prefix)}/requests/{escape(request.id)}"
     links = f'<p><a href="{here}">Refresh this request</a></p>'
+    if request.status == "granted":
+        links += f'<p><a id="fetch-data" href="{here}/data">Fetch the data</a></p>'
     if (
         request.status in ("pending", "redirected")
         and request.consent_url
@@ -281,6 +300,49 @@ def detail_page(
         )
     body = f'{hint}<dl id="request">{rows}</dl>{_grant(request.grant)}{_history(history)}{links}'
     return _page("Consent request", body, prefix=prefix)
+
+
+_COUNT_LABELS = {
+    "antallAktiveOppdragSomArbeidsgiver": "Active assignments as employer",
+    "antallAktiveArbeidstakere": "Active employees",
+    "antallRegistrerteOppdragSomOppdragsgiver": "Registered assignments as client",
+}
+
+
+def data_page(*, prefix: str, request_id: str, data: OppdragData | None, error: str | None) -> str:
+    """The fetched data with its verified signature, or the verification failure alone."""
+    back = (
+        f'<p><a href="{escape(prefix)}/requests/{escape(request_id)}">'
+        "Back to the consent request</a></p>"
+    )
+    if data is None:
+        body = (
+            '<p id="signature" class="failed" role="alert">Signature NOT verified: '
+            f"{escape(error or 'unknown reason')}. The data is not shown.</p>{back}"
+        )
+        return _page("Skatteetaten data", body, prefix=prefix)
+    counts = "".join(
+        _row(
+            _COUNT_LABELS.get(name, name),
+            "" if value is None else str(value),
+            f"count-{name}",
+        )
+        for name, value in data.counts
+    )
+    rows = (
+        _row("Organisation asked about", escape(data.subject or ""), "data-subject")
+        + counts
+        + _row("Delivered by Skatteetaten (levert)", _time(data.levert), "data-levert")
+        + _row(
+            "Skatteetaten korrelasjonsid", escape(data.korrelasjonsid or ""), "data-korrelasjonsid"
+        )
+        + _row("Broker request id", escape(data.request_id or ""), "data-request-id")
+    )
+    body = (
+        f'<p id="signature" class="verified">Signature verified (key {escape(data.kid)}).</p>'
+        f'<dl id="data">{rows}</dl>{back}'
+    )
+    return _page("Skatteetaten data", body, prefix=prefix)
 
 
 def problem_page(problem: Problem, *, heading: str, prefix: str) -> str:

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from broker.skatteetaten.breaker import BreakerState, CircuitBreaker
 from broker.skatteetaten.errors import (
     CircuitOpen,
     SkatteetatenBadResponse,
+    SkatteetatenError,
     SkatteetatenRefused,
     SkatteetatenUnavailable,
     from_response,
@@ -90,6 +92,19 @@ def _new_korrelasjonsid() -> str:
     return str(uuid.uuid4())
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One request that went to Skatteetaten (for the caller's audit trail)."""
+
+    korrelasjonsid: str | None
+    succeeded: bool
+    code: str
+    seconds: float
+
+
+AttemptHook = Callable[[Attempt], Awaitable[None]]
+
+
 class SkatteetatenClient:
     """Typed client for the oppdrag API; implements the relay's ``OppdragSource``."""
 
@@ -131,9 +146,18 @@ class SkatteetatenClient:
             raise ValueError("orgnr must be nine digits")
         return f"/v1/{self._package}/utenlandskevirksomheter/{orgnr}/oppdrag/antall"
 
-    async def oppdrag(self, orgnr: str, *, token: str, accept: Accept = "json") -> OppdragAnswer:
+    async def oppdrag(
+        self,
+        orgnr: str,
+        *,
+        token: str,
+        accept: Accept = "json",
+        on_attempt: AttemptHook | None = None,
+    ) -> OppdragAnswer:
         """The counts for ``orgnr`` as Skatteetaten sent them, in JSON or XML.
 
+        ``on_attempt`` hears about every request actually sent (retries included, a paused
+        breaker's refusals not): its korrelasjonsid, whether it succeeded, its code, its duration.
         Raises ``ValueError`` for an orgnr that is not nine digits or a token that could not
         go in a header (nothing is sent), else only the exceptions in ``errors.py``.
         """
@@ -145,10 +169,24 @@ class SkatteetatenClient:
         attempt = 0
         while True:
             attempt += 1
+            started = time.perf_counter()
             try:
-                return await self._attempt(path, orgnr, token=token, accept=accept)
-            except SkatteetatenUnavailable as unavailable:
-                await self._back_off(unavailable, attempt)
+                answer = await self._attempt(path, orgnr, token=token, accept=accept)
+            except CircuitOpen:
+                raise
+            except SkatteetatenError as exc:
+                if on_attempt is not None:
+                    code = getattr(exc, "code", None) or exc.kode or "unavailable"
+                    elapsed = time.perf_counter() - started
+                    await on_attempt(Attempt(exc.korrelasjonsid, False, code, elapsed))
+                if not isinstance(exc, SkatteetatenUnavailable):
+                    raise
+                await self._back_off(exc, attempt)
+                continue
+            if on_attempt is not None:
+                elapsed = time.perf_counter() - started
+                await on_attempt(Attempt(answer.korrelasjonsid, True, "ok", elapsed))
+            return answer
 
     async def _attempt(self, path: str, orgnr: str, *, token: str, accept: Accept) -> OppdragAnswer:
         """One request through the breaker, which hears how it went."""

@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,22 @@ from starlette.routing import Route
 from broker.app import create_app
 from broker.consent.model import Language, RevokedBy, State
 from broker.consent.openapi import ERROR_CODES, STATUS_MEANINGS, document, openapi_routes
-from tests.app.api_support import OpenApiChecker, api_stack, new_body, post
-from tests.flow import Stack
+from tests.app.api_support import OpenApiChecker, new_body, post
+from tests.app.relay_support import (
+    EBEVIS,
+    KODE,
+    RelayChecker,
+    RelayStack,
+    advance,
+    feil,
+    fetch,
+    grant,
+    relay_stack,
+    revoke_in_altinn,
+    set_fault,
+    set_latency,
+)
+from tests.flow import AUTHORITY, SUPPLIER, Stack
 from tests.support import make_settings, running, sqlite_url
 
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -377,14 +393,62 @@ async def _tour(s: Stack) -> None:
         await s.api.get(path)
 
 
+async def _relay_tour(rs: RelayStack) -> None:
+    """Every documented answer of the relay, against the sandbox where it can give it."""
+    s = rs.s
+    request_id, _ = await grant(s)
+    await fetch(s, request_id)  # 200 JSON
+    await fetch(s, request_id, accept="application/xml")  # 200 XML
+    await s.api.get(f"/v1/consent-requests/{request_id}/oppdrag")  # 401
+    await fetch(s, request_id, tenant=s.other)  # 404 not_found
+    await fetch(s, request_id, accept="text/html")  # 406
+    await fetch(s, (await s.create())["id"])  # 409 consent_not_granted
+    ske = s.sandbox.skatteetaten
+    ske.remove_org(SUPPLIER)
+    await fetch(s, request_id)  # 404 subject_not_found (-008)
+    ske.set_fixture(SUPPLIER)
+    ske.withdraw_package(AUTHORITY, EBEVIS)
+    await fetch(s, request_id)  # 502 upstream_configuration (-005)
+    ske.grant_package(AUTHORITY, EBEVIS)
+    rs.tap.substitute = lambda request: feil(400, KODE + "006")
+    await fetch(s, request_id)  # 502 upstream_rejected_request (-006)
+    rs.tap.substitute = None
+    await set_fault(s, "unavailable", times=3)
+    await fetch(s, request_id)  # 503 upstream_unavailable, after 3 tries
+    await set_latency(s, 1.0)  # beyond BROKER_HTTP_READ_TIMEOUT
+    await fetch(s, request_id)  # 504 upstream_timeout, after 3 tries
+    await set_latency(s, 0.2)  # the breaker has counted 6 failures: it is open
+    await advance(s, 60)  # ... until its cool-down has passed
+    slow = asyncio.create_task(fetch(s, request_id))  # holds the requestor's only slot
+    await asyncio.sleep(0.05)
+    await fetch(s, request_id)  # 503 upstream_busy
+    await slow
+    await set_latency(s, 0)
+    revoked, altinn_id = await grant(s)
+    await revoke_in_altinn(s, altinn_id)
+    await fetch(s, revoked)  # 409 consent_revoked (-007)
+    valid_to = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    expiring, _ = await grant(s, valid_to=valid_to)
+    await advance(s, 2 * 86400)
+    await fetch(s, expiring)  # 409 consent_expired
+    await s.api.get("/.well-known/jwks.json")  # 200
+
+
 async def test_real_answers_of_every_documented_operation_match_the_document(
     database_url: str, tmp_path: Path
 ) -> None:
-    checker = OpenApiChecker()
-    async with api_stack(database_url, tmp_path, checker=checker) as s:
+    checker = RelayChecker()
+    settings = {
+        "http_read_timeout": "0.3",
+        "skatteetaten_concurrency": "1",
+        "skatteetaten_slot_timeout": "0.05",
+    }
+    async with relay_stack(database_url, tmp_path, checker=checker, **settings) as rs:
+        s = rs.s
         if not any(getattr(r, "path", None) == "/openapi.json" for r in s.app.routes):
             s.app.router.routes.extend(openapi_routes())  # until the lead wires them
         await _tour(s)
+        await _relay_tour(rs)
 
     # /readyz's 503: an app whose database was never migrated.
     unmigrated = create_app(make_settings(database_url=sqlite_url(tmp_path / "empty")))

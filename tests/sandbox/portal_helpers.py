@@ -7,6 +7,9 @@ The fixtures are registered under their short names; a test module imports them 
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -17,6 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
+from joserfc import jws
+from joserfc.jwk import KeySet, RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,6 +48,39 @@ BROKER_ORG = "310300012"
 
 CONTRACT_KEYS = {"requestor", "subject", "reference", "return_url", "language"}
 PROBLEM = "application/problem+json"
+KORRELASJONSID = "7d1f0b8e-3c2a-4e59-9a61-2f0c8d9e1a33"
+LEVERT = "2026-03-02T10:05:00.123456+01:00"
+OPPDRAG = {
+    "forespurteOrganisasjon": SUPPLIER,
+    "oppdrag": {
+        "antallAktiveOppdragSomArbeidsgiver": 44,
+        "antallAktiveArbeidstakere": 64,
+        "antallRegistrerteOppdragSomOppdragsgiver": 14,
+    },
+    "levert": "2026-03-02T10:05:00.123456",
+}
+
+
+@functools.cache
+def signing_key(kid: str = "fake-broker-1") -> RSAKey:
+    """One RSA key per kid for the whole test session (generating one takes a while)."""
+    return RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def detached(body: bytes, key: RSAKey, content_type: str = "application/json") -> str:
+    header = {"alg": "RS256", "kid": str(key.kid), "cty": content_type}
+    protected, _, signature = jws.serialize_compact(header, body, key).split(".")
+    return f"{protected}..{signature}"
+
+
+def public_jwks(*keys: RSAKey) -> dict[str, Any]:
+    return dict(KeySet(list(keys)).as_dict(private=False))
+
+
 PAGE_HEADERS = {
     "content-security-policy": "frame-ancestors 'none'",
     "x-frame-options": "DENY",
@@ -74,11 +112,18 @@ class FakeBroker:
         self.calls: list[Call] = []
         self.keys: dict[str, tuple[dict[str, Any], str]] = {}
         self.refusal: Response | None = None  # when set, every call gets this answer
+        self.key = signing_key()
+        self.published = [self.key]  # the keys at /.well-known/jwks.json
+        self.oppdrag_body = json.dumps(OPPDRAG).encode()
+        self.tamper: bytes | None = None  # when set, sent instead of the signed body
+        self.signature: str | None = None  # when set, sent instead of the real signature
         self.app = Starlette(
             routes=[
                 Route("/v1/consent-requests", self.create, methods=["POST"]),
                 Route("/v1/consent-requests/{id}", self.read, methods=["GET"]),
                 Route("/v1/consent-requests/{id}/history", self.history, methods=["GET"]),
+                Route("/v1/consent-requests/{id}/oppdrag", self.oppdrag, methods=["GET"]),
+                Route("/.well-known/jwks.json", self.jwks, methods=["GET"]),
             ]
         )
 
@@ -173,6 +218,35 @@ class FakeBroker:
         if isinstance(known, Response):
             return known
         return JSONResponse({"items": self.histories[known]})
+
+    async def oppdrag(self, request: Request) -> Response:
+        """The relay: JSON only here, for granted requests, signed like the broker signs."""
+        refused = await self._record(request)
+        known = refused or self._known(request)
+        if isinstance(known, Response):
+            return known
+        status = self.requests[known]["status"]
+        if status != "granted":
+            detail = f"The consent request is {status}, not granted"
+            return problem_response(409, "consent_not_granted", "Conflict", detail)
+        if request.headers.get("accept") != "application/json":
+            return problem_response(406, "not_acceptable", "Not acceptable", "JSON or XML.")
+        signature = self.signature
+        if signature is None:
+            signature = detached(self.oppdrag_body, self.key)
+        headers = {
+            "Skatteetaten-Korrelasjonsid": KORRELASJONSID,
+            "Skatteetaten-Levert": LEVERT,
+            "X-Request-ID": "relay-request-1",
+        }
+        if signature:  # "" leaves the header out
+            headers["Broker-Signature"] = signature
+        body = self.tamper if self.tamper is not None else self.oppdrag_body
+        return Response(body, media_type="application/json", headers=headers)
+
+    async def jwks(self, request: Request) -> Response:
+        self.calls.append(Call(request.method, request.url.path, dict(request.headers), b""))
+        return JSONResponse(public_jwks(*self.published))
 
     def answer(self, request_id: str, status: str, reason: str | None = None) -> None:
         """The person answered at Altinn (through ``redirected``)."""

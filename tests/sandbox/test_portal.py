@@ -12,7 +12,7 @@ import pytest
 from starlette.responses import JSONResponse, PlainTextResponse
 
 from broker.sandbox.parties import OrgKind, default_parties
-from broker.sandbox.portal import PortalRequests
+from broker.sandbox.portal import PortalRequests, SignatureInvalid, verify_signature
 from broker.sandbox.portal_html import PortalEntry
 from tests.sandbox.portal_helpers import (
     API_KEY,
@@ -21,20 +21,26 @@ from tests.sandbox.portal_helpers import (
     BROKER,
     BROKER_ORG,
     GRANT_VALID_TO,
+    KORRELASJONSID,
+    LEVERT,
     MOUNTED_RETURN_URL,
     RETURN_URL,
     SUPPLIER,
     SUPPLIER_2,
     FakeBroker,
     assert_page_headers,
+    b64,
     broker_fixture,  # noqa: F401 - pytest fixture
     config,
+    detached,
     element_text,
     form,
     hidden,
     portal_client,
     portal_fixture,  # noqa: F401 - pytest fixture
     problem_response,
+    public_jwks,
+    signing_key,
     start,
     unreachable,
 )
@@ -455,3 +461,93 @@ def test_the_request_list_is_bounded() -> None:
 
 def test_the_config_repr_hides_the_api_key() -> None:
     assert API_KEY not in repr(config())
+
+
+# --- the data (relay) ----------------------------------------------------------------------------
+
+
+async def test_a_granted_request_offers_to_fetch_the_data(
+    broker: FakeBroker, portal: httpx.AsyncClient
+) -> None:
+    granted = broker.seed_request("granted")
+    pending = broker.seed_request()
+    page = await portal.get(f"/requests/{granted}")
+    assert f'<a id="fetch-data" href="/requests/{granted}/data">Fetch the data</a>' in page.text
+    assert 'id="fetch-data"' not in (await portal.get(f"/requests/{pending}")).text
+
+
+async def test_the_data_page_shows_the_counts_levert_korrelasjonsid_and_verified_signature(
+    broker: FakeBroker, portal: httpx.AsyncClient
+) -> None:
+    request_id = broker.seed_request("granted")
+    page = await portal.get(f"/requests/{request_id}/data")
+    assert page.status_code == 200, page.text
+    assert_page_headers(page)
+    assert '<p id="signature" class="verified">Signature verified (key fake-broker-1).</p>' in (
+        page.text
+    )
+    assert element_text(page, "count-antallAktiveOppdragSomArbeidsgiver") == "44"
+    assert element_text(page, "count-antallAktiveArbeidstakere") == "64"
+    assert element_text(page, "count-antallRegistrerteOppdragSomOppdragsgiver") == "14"
+    assert element_text(page, "data-subject") == SUPPLIER
+    assert element_text(page, "data-korrelasjonsid") == KORRELASJONSID
+    assert element_text(page, "data-request-id") == "relay-request-1"
+    assert f'<time datetime="{LEVERT}">2026-03-02 09:05:00 UTC</time>' in page.text
+    relay, jwks = broker.calls[-2:]
+    assert relay.path == f"/v1/consent-requests/{request_id}/oppdrag"
+    assert relay.headers["authorization"] == f"Bearer {API_KEY}"
+    assert relay.headers["accept"] == "application/json"
+    assert jwks.path == "/.well-known/jwks.json"
+    assert "authorization" not in jwks.headers  # the keys are public: no key is sent there
+
+
+@pytest.mark.parametrize("case", ["tampered", "other-key", "unknown-kid", "missing", "garbage"])
+async def test_a_signature_that_does_not_verify_shows_an_error_and_no_data(
+    broker: FakeBroker, portal: httpx.AsyncClient, case: str
+) -> None:
+    request_id = broker.seed_request("granted")
+    if case == "tampered":
+        broker.tamper = broker.oppdrag_body.replace(b"44", b"45")
+    elif case == "other-key":
+        broker.signature = detached(broker.oppdrag_body, signing_key("fake-broker-1-rotated"))
+        broker.published = [broker.key]
+    elif case == "unknown-kid":
+        broker.published = [signing_key("fake-broker-2")]
+    elif case == "missing":
+        broker.signature = ""
+    else:
+        broker.signature = "not.a.jws"
+    page = await portal.get(f"/requests/{request_id}/data")
+    assert page.status_code == 502
+    assert_page_headers(page)
+    assert '<p id="signature" class="failed" role="alert">Signature NOT verified' in page.text
+    assert "Signature verified" not in page.text
+    assert 'id="count-' not in page.text
+    assert KORRELASJONSID not in page.text
+
+
+async def test_the_signature_covers_the_exact_bytes() -> None:
+    body = b'{"a": 1}'
+    key = signing_key()
+    signature = detached(body, key)
+    assert verify_signature(signature, body, public_jwks(key)) == "fake-broker-1"
+    for other in (b'{"a":1}', body + b"\n", b""):
+        with pytest.raises(SignatureInvalid):
+            verify_signature(signature, other, public_jwks(key))
+    protected, _, rest = signature.partition("..")
+    with pytest.raises(SignatureInvalid):  # an attached JWS is not what the broker sends
+        verify_signature(f"{protected}.{b64(body)}.{rest}", body, public_jwks(key))
+
+
+async def test_a_refused_fetch_shows_the_brokers_problem(
+    broker: FakeBroker, portal: httpx.AsyncClient
+) -> None:
+    request_id = broker.seed_request("denied")
+    page = await portal.get(f"/requests/{request_id}/data")
+    assert page.status_code == 400
+    assert element_text(page, "problem-code") == "consent_not_granted"
+    assert "Signature" not in page.text
+    unknown = await portal.get(f"/requests/{uuid.uuid4()}/data")
+    assert unknown.status_code == 404
+    assert element_text(unknown, "problem-code") == "not_found"
+    assert (await portal.get("/requests/nope/data")).status_code == 404
