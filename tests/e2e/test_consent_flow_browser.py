@@ -99,6 +99,10 @@ async def test_a_person_answers_and_the_portal_shows_the_result(
         assert expected in history
         if expected == "granted":
             assert await page.locator("#grant-valid-to").count() == 1
+            # The relay: the portal fetches the data and checks the broker's signature on it.
+            await page.get_by_role("link", name="Fetch the data").click()
+            signature = await page.inner_text("#signature")
+            assert signature.startswith("Signature verified")
 
 
 async def test_a_person_without_rights_cannot_answer(database_url: str, tmp_path: Path) -> None:
