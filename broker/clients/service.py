@@ -13,7 +13,7 @@ import hmac
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from broker.clients.keys import ApiKey, hash_key, new_key, parse_key
@@ -58,6 +58,8 @@ class _Key(Protocol):
     def key_hash(self) -> str: ...
     @property
     def revoked(self) -> bool: ...
+    @property
+    def last_used_at(self) -> datetime | None: ...
 
 
 class _ClientStore(Protocol):
@@ -89,6 +91,7 @@ class _Transaction(Protocol):
     async def commit(self) -> None: ...
 
 
+_TOUCH_EVERY = timedelta(minutes=1)
 _REFUSED = "A valid API key or Maskinporten token is required"
 
 
@@ -164,8 +167,12 @@ class ClientService:
             client = await tx.clients.get(stored.client_id)
             if client is None or not client.active:
                 raise _refused()
-            await tx.clients.touch_key(stored.id, at=self._now())
-            await tx.commit()
+            now = self._now()
+            last = stored.last_used_at
+            if last is None or now - last >= _TOUCH_EVERY:
+                # "Last used" to the minute is enough; a write on every call is not worth it.
+                await tx.clients.touch_key(stored.id, at=now)
+                await tx.commit()
         return _caller(client)
 
     async def _by_token(self, token: str) -> Caller:

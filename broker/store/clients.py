@@ -29,6 +29,7 @@ class KeyRecord:
     client_id: uuid.UUID
     key_hash: str
     revoked: bool
+    last_used_at: datetime | None
 
 
 class SqlClientStore:
@@ -71,7 +72,9 @@ class SqlClientStore:
         ).scalar_one_or_none()
         if row is None:
             return None
-        return KeyRecord(row.id, row.client_id, row.key_hash, row.revoked_at is not None)
+        return KeyRecord(
+            row.id, row.client_id, row.key_hash, row.revoked_at is not None, row.last_used_at
+        )
 
     async def touch_key(self, key_id: uuid.UUID, *, at: datetime) -> None:
         await self._session.execute(
