@@ -46,16 +46,14 @@ class SqlConsentStore:
     async def get(
         self, request_id: uuid.UUID, *, client_id: uuid.UUID | None
     ) -> ConsentRequest | None:
-        query = select(Row).where(Row.id == request_id).execution_options(populate_existing=True)
+        query = _with_grant().where(Row.id == request_id)
         if client_id is not None:
             query = query.where(Row.client_id == client_id)
-        row = (await self._session.execute(query)).scalar_one_or_none()
-        return None if row is None else await self._view(row)
+        return await self._one(query)
 
     async def by_idempotency_key(self, client_id: uuid.UUID, key: str) -> ConsentRequest | None:
-        query = select(Row).where(Row.client_id == client_id, Row.idempotency_key == key)
-        row = (await self._session.execute(query)).scalar_one_or_none()
-        return None if row is None else await self._view(row)
+        query = _with_grant().where(Row.client_id == client_id, Row.idempotency_key == key)
+        return await self._one(query)
 
     async def set_altinn_id(self, request_id: uuid.UUID, altinn_id: uuid.UUID) -> None:
         await self._session.execute(
@@ -158,7 +156,7 @@ class SqlConsentStore:
         after: PageCursor | None,
         limit: int,
     ) -> list[ConsentRequest]:
-        query = select(Row).where(Row.client_id == client_id)
+        query = _with_grant().where(Row.client_id == client_id)
         if state is not None:
             query = query.where(Row.state == state.value)
         if changed_after is not None:
@@ -168,11 +166,11 @@ class SqlConsentStore:
     async def open_requests(
         self, *, limit: int, after: PageCursor | None = None
     ) -> list[ConsentRequest]:
-        query = select(Row).where(Row.state.in_(_OPEN))
+        query = _with_grant().where(Row.state.in_(_OPEN))
         return await self._after(query, after, limit)
 
     async def _after(
-        self, query: Select[Row], after: PageCursor | None, limit: int
+        self, query: Select[Row, ConsentGrant], after: PageCursor | None, limit: int
     ) -> list[ConsentRequest]:
         """``query``'s rows in (updated_at, id) order, after the cursor (keyset pagination)."""
         if after is not None:
@@ -183,16 +181,25 @@ class SqlConsentStore:
                 )
             )
         query = query.order_by(Row.updated_at, Row.id).limit(limit)
-        rows = (await self._session.execute(query)).scalars().all()
-        return [await self._view(row) for row in rows]
+        rows = (await self._session.execute(query)).all()
+        return [_from_row(row, None if grant is None else _grant(grant)) for row, grant in rows]
 
-    async def _view(self, row: Row) -> ConsentRequest:
-        grant_row = (
-            await self._session.execute(
-                select(ConsentGrant).where(ConsentGrant.consent_request_id == row.id)
-            )
-        ).scalar_one_or_none()
-        return _from_row(row, None if grant_row is None else _grant(grant_row))
+    async def _one(self, query: Select[Row, ConsentGrant]) -> ConsentRequest | None:
+        found = (await self._session.execute(query)).one_or_none()
+        if found is None:
+            return None
+        row, grant = found
+        return _from_row(row, None if grant is None else _grant(grant))
+
+
+def _with_grant() -> Select[Row, ConsentGrant]:
+    # One round trip: the request and (if any) its grant. Fresh from the database every time,
+    # since compare-and-set updates may have changed rows this session already holds.
+    return (
+        select(Row, ConsentGrant)
+        .outerjoin(ConsentGrant, ConsentGrant.consent_request_id == Row.id)
+        .execution_options(populate_existing=True)
+    )
 
 
 def _changed(result: object) -> bool:
