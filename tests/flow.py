@@ -8,7 +8,7 @@ is an httpx client with its own cookie jar that does not follow redirects, so ea
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,10 +136,20 @@ async def _register(clients: ClientService, name: str, org: str) -> Tenant:
     return Tenant(client_id, key.value)
 
 
+Wrap = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
+
+
 @asynccontextmanager
-async def stack(database_url: str, tmp_path: Path, **settings: str) -> AsyncIterator[Stack]:
+async def stack(
+    database_url: str,
+    tmp_path: Path,
+    wrap_skatteetaten: Wrap | None = None,
+    /,
+    **settings: str,
+) -> AsyncIterator[Stack]:
     """The whole stack; ``settings`` are BROKER_* overrides without the prefix (e.g.
-    ``env="prod"``, ``public_url="https://broker.test"``)."""
+    ``env="prod"``, ``public_url="https://broker.test"``). ``wrap_skatteetaten`` may put
+    something between the broker and the sandbox's Skatteetaten (to watch or answer instead)."""
     public_url = settings.pop("public_url", BROKER)
     clock = Clock()
     key_file = tmp_path / "broker-client.jwk.json"
@@ -164,7 +174,13 @@ async def stack(database_url: str, tmp_path: Path, **settings: str) -> AsyncIter
             reconcile_interval="0",
             **settings,
         ),
-        transports={name: sandbox_transport for name in ("maskinporten", "altinn", "skatteetaten")},
+        transports={
+            "maskinporten": sandbox_transport,
+            "altinn": sandbox_transport,
+            "skatteetaten": wrap_skatteetaten(sandbox_transport)
+            if wrap_skatteetaten
+            else sandbox_transport,
+        },
         clock=clock.now,
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,16 +25,9 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from broker.app import create_app
-from broker.sandbox import app as sandbox_app
-from broker.sandbox import world
-from broker.sandbox.clock import Clock
-from broker.store import migrate
-from broker.store.db import create_engine
 from broker.store.models import AuditEvent
 from tests.app.api_support import OpenApiChecker
-from tests.flow import BROKER, PORTAL_RETURN, SANDBOX, Stack, Tenant
-from tests.support import make_settings
+from tests.flow import Stack, Tenant, stack
 
 __all__ = [
     "EBEVIS",
@@ -123,13 +116,6 @@ class RelayStack:
     tap: Tap
 
 
-async def _register(s_app: Any, name: str, org: str) -> Tenant:
-    clients = s_app.state.clients
-    client_id = await clients.register(name=name, org_number=org, return_urls=(PORTAL_RETURN,))
-    key = await clients.issue_key(client_id)
-    return Tenant(client_id, key.value)
-
-
 @asynccontextmanager
 async def relay_stack(
     database_url: str,
@@ -139,53 +125,17 @@ async def relay_stack(
     **settings: str,
 ) -> AsyncIterator[RelayStack]:
     """``tests.flow.stack`` with a :class:`Tap` before the sandbox's Skatteetaten."""
-    clock = Clock()
-    key_file = tmp_path / "broker-client.jwk.json"
-    sandbox = world.build(
-        world.SandboxConfig(
-            base_url=SANDBOX, broker_key_file=key_file, events_safety_lag_seconds=0
-        ),
-        clock,
-    )
-    sandbox_transport = httpx.ASGITransport(app=sandbox_app.create_app(sandbox))
     read_timeout = settings.get("http_read_timeout")
-    tap = Tap(sandbox_transport, float(read_timeout) if read_timeout else None)
-    engine = create_engine(database_url)
-    await migrate.upgrade(engine)
-    await engine.dispose()
-    app = create_app(
-        make_settings(
-            database_url=database_url,
-            public_url=BROKER,
-            maskinporten_url=f"{SANDBOX}/maskinporten",
-            altinn_url=f"{SANDBOX}/altinn",
-            skatteetaten_url=f"{SANDBOX}/skatteetaten",
-            maskinporten_key_file=str(key_file),
-            reconcile_interval="0",
-            **settings,
-        ),
-        transports={
-            "maskinporten": sandbox_transport,
-            "altinn": sandbox_transport,
-            "skatteetaten": tap,
-        },
-        clock=clock.now,
-    )
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with AsyncExitStack() as exits:
-        await exits.enter_async_context(app.router.lifespan_context(app))
-        api = await exits.enter_async_context(
-            httpx.AsyncClient(transport=transport, base_url=BROKER)
-        )
+    taps: list[Tap] = []
+
+    def tap(transport: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        taps.append(Tap(transport, float(read_timeout) if read_timeout else None))
+        return taps[-1]
+
+    async with stack(database_url, tmp_path, tap, **settings) as s:
         if checker is not None:
-            api.event_hooks = {"request": [], "response": [checker.hook]}
-        sandbox_http = await exits.enter_async_context(
-            httpx.AsyncClient(transport=sandbox_transport, base_url=SANDBOX)
-        )
-        tenant = await _register(app, "Portal A", "310300012")
-        other = await _register(app, "Portal B", "974760673")
-        s = Stack(sandbox, app, api, sandbox_http, tenant, other, transport)
-        yield RelayStack(s, tap)
+            s.api.event_hooks = {"request": [], "response": [checker.hook]}
+        yield RelayStack(s, taps[0])
 
 
 # --- steps ----------------------------------------------------------------------------------------
