@@ -38,6 +38,7 @@ from broker.jobs import Periodic
 from broker.maskinporten import MaskinportenClient, TokenInvalid, TokenVerifier, load_client_key
 from broker.maskinporten.client import AccessToken
 from broker.maskinporten.errors import ClientKeyInvalid
+from broker.maskinporten.keys import load_certificate_key
 from broker.observability.metrics import HttpMetrics
 from broker.relay import routes as relay_routes
 from broker.relay.limiter import SlotTimeout, limiter_for
@@ -166,7 +167,11 @@ def _adapters(settings: Settings, resources: Resources, now: Callable[[], dateti
     mp = settings.maskinporten
     tokens: MaskinportenClient | _KeyMissing
     try:
-        key = load_client_key(Path(mp.key_file))
+        key = (
+            load_certificate_key(Path(mp.key_file), Path(mp.cert_file))
+            if mp.cert_file
+            else load_client_key(Path(mp.key_file))
+        )
     except (OSError, ClientKeyInvalid) as exc:
         if not settings.is_dev:
             raise RuntimeError(f"BROKER_MASKINPORTEN_KEY_FILE cannot be used: {exc}") from exc
@@ -311,6 +316,7 @@ def create_app(
     app.state.reconciler = reconciler
     app.state.cipher = cipher
     app.state.signer = signer
+    app.state.maskinporten = adapters.tokens
     return app
 
 

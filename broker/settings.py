@@ -109,6 +109,12 @@ VARIABLES: tuple[Variable, ...] = (
         "File with the broker's Maskinporten private key (a JWK; the sandbox writes one).",
     ),
     Variable(
+        "BROKER_MASKINPORTEN_CERT_FILE",
+        "",
+        "PEM chain of a business certificate (leaf first). When set, grants are signed with "
+        "`x5c` and BROKER_MASKINPORTEN_KEY_FILE is the certificate's PEM private key.",
+    ),
+    Variable(
         "BROKER_ORG_NUMBER",
         "310300012",
         "The broker operator's organisation number (the sandbox's broker by default).",
@@ -193,6 +199,7 @@ class ConsentSettings:
 class MaskinportenSettings:
     client_id: str
     key_file: str
+    cert_file: str
     org_number: str
     client_token_scope: str
 
@@ -299,6 +306,7 @@ def _build(raw: Mapping[str, str]) -> Settings:
         maskinporten=MaskinportenSettings(
             client_id=raw["BROKER_MASKINPORTEN_CLIENT_ID"],
             key_file=raw["BROKER_MASKINPORTEN_KEY_FILE"],
+            cert_file=raw["BROKER_MASKINPORTEN_CERT_FILE"],
             org_number=raw["BROKER_ORG_NUMBER"],
             client_token_scope=raw["BROKER_CLIENT_TOKEN_SCOPE"],
         ),

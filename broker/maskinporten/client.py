@@ -106,6 +106,11 @@ class MaskinportenClient:
     def __repr__(self) -> str:
         return f"MaskinportenClient(issuer={self._issuer!r}, client_id={self._client_id!r})"
 
+    @property
+    def signs_with_certificate(self) -> bool:
+        """True when grants carry a business certificate (``x5c``) rather than a ``kid``."""
+        return self._key.x5c is not None
+
     async def access_token(self, scope: str, *, consumer_org: str | None = None) -> AccessToken:
         """A token for ``scope``, for ``consumer_org`` when acting on its behalf (delegation)."""
         request = GrantRequest(scope, self._consumer(consumer_org))

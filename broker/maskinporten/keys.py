@@ -1,6 +1,10 @@
-"""The broker's Maskinporten client key: an RS256 private JWK read from a file.
+"""The broker's Maskinporten client key: an RS256 private JWK read from a file, or a business
+certificate (virksomhetssertifikat) with its private key.
 
-Two file forms are accepted: a bare private JWK (``{"kty": "RSA", "kid": ..., "d": ...}``), or
+A registered key signs with ``kid``; a business certificate signs with ``x5c``, the whole
+certificate chain, leaf first (``maskinporten.md`` §1.3: exactly one of the two). For a
+registered key, two file forms are accepted: a bare private JWK
+(``{"kty": "RSA", "kid": ..., "d": ...}``), or
 the sandbox's ``{"client_id": ..., "jwk": {...}}`` (``broker.sandbox.seed.write_private_jwk``).
 The ``kid`` is the one registered at Maskinporten (``maskinporten.md`` §1.3): the JWK's own, or
 an explicit override when the key file does not carry it.
@@ -15,13 +19,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 from broker.maskinporten.errors import ClientKeyInvalid
 
-__all__ = ["MIN_KEY_BITS", "ClientKey", "load_client_key", "parse_client_key"]
+__all__ = [
+    "MIN_KEY_BITS",
+    "ClientKey",
+    "load_certificate_key",
+    "load_client_key",
+    "parse_client_key",
+]
 
 # Maskinporten supports registered keys of 2048-bit RSA with RS256 (§1.3, [ADMIN]).
 MIN_KEY_BITS = 2048
@@ -32,17 +45,30 @@ class ClientKey:
     """A private RSA signing key and its ``kid``. The key material never leaves this object
     except as a signature or the public half, and its repr shows only the ``kid``."""
 
-    __slots__ = ("_key", "client_id", "kid")
+    __slots__ = ("_key", "client_id", "kid", "x5c")
 
-    def __init__(self, key: RSAKey, *, kid: str, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        key: RSAKey,
+        *,
+        kid: str,
+        client_id: str | None = None,
+        x5c: tuple[str, ...] | None = None,
+    ) -> None:
         self._key = key
         self.kid = kid
         self.client_id = client_id  # the sandbox file names its client; a bare JWK does not
+        self.x5c = x5c  # a business certificate's chain (base64 DER, leaf first), if any
 
     def sign(self, payload: bytes) -> str:
-        """A compact RS256 JWS with the header ``{alg, kid}``: joserfc's ``jwt.encode`` would
-        add ``typ``, a header the reference lists as an open question (§5.2 pitfall 6, §7.1)."""
-        header = {"alg": SIGNING_ALG, "kid": self.kid}
+        """A compact RS256 JWS with the header ``{alg, kid}`` (or ``{alg, x5c}`` for a business
+        certificate): joserfc's ``jwt.encode`` would add ``typ``, a header the reference lists
+        as an open question (§5.2 pitfall 6, §7.1)."""
+        header: dict[str, Any] = {"alg": SIGNING_ALG}
+        if self.x5c is not None:
+            header["x5c"] = list(self.x5c)
+        else:
+            header["kid"] = self.kid
         return jws.serialize_compact(header, payload, self._key, algorithms=[SIGNING_ALG])
 
     def public_jwk(self) -> dict[str, Any]:
@@ -119,3 +145,32 @@ def _modulus_bits(n: object) -> int:
     except (ValueError, binascii.Error):
         return 0
     return int.from_bytes(raw, "big").bit_length()
+
+
+def load_certificate_key(key_path: Path, chain_path: Path) -> ClientKey:
+    """A business certificate: an unencrypted PEM private key and the PEM chain, leaf first."""
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        chain = x509.load_pem_x509_certificates(chain_path.read_bytes())
+    except (OSError, ValueError, TypeError):
+        # Not chained: a parser message could quote key material.
+        raise ClientKeyInvalid("the business certificate or its key cannot be read") from None
+    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < MIN_KEY_BITS:
+        raise ClientKeyInvalid(f"the certificate key must be RSA with {MIN_KEY_BITS}+ bits")
+    leaf_key = chain[0].public_key() if chain else None
+    if not isinstance(leaf_key, rsa.RSAPublicKey) or (
+        leaf_key.public_numbers() != key.public_key().public_numbers()
+    ):
+        raise ClientKeyInvalid("the first certificate in the chain is not for this key")
+    der = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain]
+    leaf = chain[0]
+    # The thumbprint names the key in logs (the certificate itself is public).
+    kid = base64.urlsafe_b64encode(leaf.fingerprint(hashes.SHA256())).decode().rstrip("=")
+    jwk = RSAKey.import_key(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return ClientKey(jwk, kid=kid, x5c=tuple(der))
