@@ -135,6 +135,13 @@ class RelayService:
             raise Conflict("The consent is no longer valid", code="consent_revoked") from None
         except UpstreamUnavailable:
             raise _unavailable("Maskinporten", None) from None
+        except UpstreamRefused as exc:
+            # Not about the consent (that is ConsentUnavailable): our client, key or scope.
+            logger.error("maskinporten refused the broker: %s", exc.code)
+            raise BadGateway(
+                "Maskinporten refused the broker's credentials (a configuration fault)",
+                code="upstream_configuration",
+            ) from None
 
     async def _call(
         self, request: ConsentRequest, token: Any, accept: Accept, correlation_id: str | None

@@ -79,6 +79,22 @@ async def test_005_is_a_configuration_fault(database_url: str, tmp_path: Path) -
         assert (await s.read(request_id))["status"] == "granted"
 
 
+async def test_maskinporten_refusing_the_broker_is_a_configuration_fault(
+    tmp_path: Path,
+) -> None:
+    async with relay_stack(sqlite_url(tmp_path), tmp_path, checker=RelayChecker()) as rs:
+        s = rs.s
+        request_id, _ = await grant(s)
+        s.sandbox.clock.advance(300)  # past the cached consent token's lifetime
+        refusal = {"status": 400, "error": "invalid_client", "description": "MP-100"}
+        assert (
+            await s.sandbox_http.post("/control/maskinporten/fail-next", json=refusal)
+        ).is_success
+        expect_problem(await fetch(s, request_id), 502, "upstream_configuration")
+        assert await sandbox_calls(s) == []
+        assert (await s.read(request_id))["status"] == "granted"
+
+
 @pytest.mark.parametrize(
     ("status", "kode", "code"),
     [
