@@ -7,8 +7,9 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -121,3 +122,33 @@ def write_signing_key(directory: Path) -> Path:
     path = directory / "signing.jwk.json"
     path.write_text(json.dumps(key.as_dict(private=True)))
     return path
+
+
+Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
+
+
+@dataclass
+class Script:
+    """A ``MockTransport`` handler that plays ``answers`` in order and records each request."""
+
+    answers: list[Answer]
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        if isinstance(answer, httpx.Response):
+            return answer
+        return answer(request)
+
+
+@dataclass
+class Sleeps:
+    """An injected sleep that records each wait and does not wait."""
+
+    waits: list[float] = field(default_factory=list)
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)

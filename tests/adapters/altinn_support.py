@@ -4,7 +4,7 @@ a scripted ``MockTransport`` for faults the fake cannot produce, and request bui
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +18,7 @@ from broker.sandbox import app as sandbox_app
 from broker.sandbox import world
 from broker.sandbox.clock import Clock
 from broker.sandbox.maskinporten_config import JWT_BEARER
+from tests.support import Answer, Script, Sleeps
 
 BASE = "http://sandbox.test"
 ALTINN_BASE = f"{BASE}/altinn"
@@ -51,14 +52,6 @@ def make_request(**overrides: Any) -> AltinnRequest:
 
 async def no_sleep(seconds: float) -> None:
     """An injected sleep that only records (see ``Sleeps``)."""
-
-
-@dataclass
-class Sleeps:
-    waits: list[float] = field(default_factory=list)
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @dataclass(frozen=True)
@@ -161,26 +154,6 @@ async def sandbox_world(lag: int = 0) -> AsyncIterator[World]:
         httpx.AsyncClient(transport=transport, base_url=ALTINN_BASE) as altinn_http,
     ):
         yield World(sandbox, http, altinn_http, SandboxTokens(http, sandbox))
-
-
-Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
-
-
-@dataclass
-class Script:
-    """A ``MockTransport`` handler that plays ``answers`` in order and records each request."""
-
-    answers: list[Answer]
-    requests: list[httpx.Request] = field(default_factory=list)
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        if isinstance(answer, httpx.Response):
-            return answer
-        return answer(request)
 
 
 def mock_client(

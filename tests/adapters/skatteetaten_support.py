@@ -5,7 +5,7 @@ cannot do (Retry-After, httpx timeouts, odd bodies)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +27,7 @@ from tests.sandbox.sandbox_helpers import (
     create_consent,
     token,
 )
+from tests.support import Answer, Script, Sleeps
 
 __all__ = [
     "AUTHORITY",
@@ -52,16 +53,6 @@ SKE_BASE = f"{BASE}/skatteetaten"
 PREFIX = "OPPDRAGUTENLANDSKEVIRKSOMHETER"
 SECRET_TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJl"  # a fake, JWT-shaped
 OTHER_SUPPLIER = "310100021"
-
-
-@dataclass
-class Sleeps:
-    """An injected sleep that records each wait and does not wait."""
-
-    waits: list[float] = field(default_factory=list)
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @dataclass
@@ -148,26 +139,6 @@ async def ske_world(**ske_client: Any) -> AsyncIterator[World]:
         httpx.AsyncClient(transport=transport, base_url=SKE_BASE, **ske_client) as ske_http,
     ):
         yield World(sandbox, transport, http, ske_http)
-
-
-Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
-
-
-@dataclass
-class Script:
-    """A ``MockTransport`` handler that plays ``answers`` in order and records each request."""
-
-    answers: list[Answer]
-    requests: list[httpx.Request] = field(default_factory=list)
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        if isinstance(answer, httpx.Response):
-            return answer
-        return answer(request)
 
 
 def mock_client(

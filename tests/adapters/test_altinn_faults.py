@@ -24,8 +24,6 @@ from tests.adapters.altinn_support import (
     AUTHORITY,
     SECRET_TOKEN,
     START,
-    Answer,
-    Sleeps,
     StaticTokens,
     Token,
     make_request,
@@ -34,6 +32,7 @@ from tests.adapters.altinn_support import (
     request_dto,
     sandbox_world,
 )
+from tests.support import Answer, Sleeps
 
 
 def _created(request: httpx.Request) -> httpx.Response:
