@@ -41,7 +41,7 @@ from broker.maskinporten.errors import ClientKeyInvalid
 from broker.maskinporten.keys import load_certificate_key
 from broker.observability.metrics import HttpMetrics
 from broker.relay import routes as relay_routes
-from broker.relay.limiter import SlotTimeout, limiter_for
+from broker.relay.limiter import limiter_for
 from broker.relay.service import RelayService
 from broker.relay.signing import BodySigner
 from broker.settings import Settings
@@ -274,7 +274,6 @@ def create_app(
         ),
         signer=signer,
         now=now,
-        slot_timeouts=(SlotTimeout,),
     )
     metrics = HttpMetrics()
     readiness = ReadinessService(

@@ -67,4 +67,6 @@ class ConsentTokenSource(Protocol):
 
 
 class Limiter(Protocol):
+    """Call slots per consumer org; raises a 503 ``upstream_busy`` problem when none frees."""
+
     def slot(self, key: str) -> AbstractAsyncContextManager[None]: ...

@@ -45,13 +45,9 @@ from broker.relay.ports import (
 )
 from broker.relay.signing import BodySigner
 
-__all__ = ["RelayService", "Relayed", "SlotTimeoutError"]
+__all__ = ["RelayService", "Relayed"]
 
 logger = logging.getLogger("broker.relay")
-
-
-class SlotTimeoutError(Exception):
-    """Raised by a limiter when no slot freed in time (mapped to 503 with Retry-After)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,6 @@ class RelayService:
         limiter: Limiter,
         signer: BodySigner,
         now: Callable[[], datetime],
-        slot_timeouts: tuple[type[Exception], ...] = (SlotTimeoutError,),
     ) -> None:
         self._units = units
         self._tokens = tokens
@@ -86,7 +81,6 @@ class RelayService:
         self._limiter = limiter
         self._signer = signer
         self._now = now
-        self._slot_timeouts = slot_timeouts
 
     async def oppdrag(
         self, caller: Caller, request_id: str, *, accept: Accept, correlation_id: str | None
@@ -152,7 +146,8 @@ class RelayService:
             except UpstreamRefused as exc:
                 if attempt == 1 and _is_token_refused(exc):
                     # A cached token Skatteetaten no longer accepts: drop it, fetch, try once more.
-                    self._tokens.invalidate_consent(request.altinn_consent_id, token=token.token)  # type: ignore[arg-type]
+                    assert request.altinn_consent_id is not None
+                    self._tokens.invalidate_consent(request.altinn_consent_id, token=token.token)
                     token = await self._token(request)
                     continue
                 raise await self._refused(request, exc) from None
@@ -170,12 +165,6 @@ class RelayService:
                 return await self._source.oppdrag(
                     request.subject_org, token=token, accept=accept, on_attempt=audit
                 )
-        except self._slot_timeouts:
-            raise ServiceUnavailable(
-                "Too many calls for this organisation are in flight; try again shortly",
-                code="upstream_busy",
-                headers={"Retry-After": "2"},
-            ) from None
         except UpstreamUnavailable as exc:
             raise _unavailable("Skatteetaten", exc) from None
 
