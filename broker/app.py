@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -47,6 +48,7 @@ from broker.relay.signing import BodySigner
 from broker.settings import Settings
 from broker.skatteetaten.client import SkatteetatenClient
 from broker.store import migrate
+from broker.store.audit_writer import GroupCommitAudit
 from broker.store.db import create_engine, create_sessionmaker, schema_revisions
 from broker.store.uow import SqlUnitOfWork
 
@@ -103,6 +105,13 @@ def _client(
         "skatteetaten": settings.upstreams.skatteetaten_url,
         "webhooks": "",
     }
+    limits = httpx.Limits(
+        max_connections=http.max_connections, max_keepalive_connections=http.max_connections
+    )
+    if transport is None and http.transport == "aiohttp":
+        # httpx's API on aiohttp's connection pool (performance.md §2.3); the choice between
+        # the two is measured in bench/relay_overhead.py.
+        transport = AiohttpTransport(limits=limits)
     return httpx.AsyncClient(
         base_url=base_urls[upstream],
         transport=transport,
@@ -112,10 +121,7 @@ def _client(
             write=http.read_timeout,
             pool=http.connect_timeout,
         ),
-        limits=httpx.Limits(
-            max_connections=http.max_connections,
-            max_keepalive_connections=http.max_connections,
-        ),
+        limits=limits,
         # Upstream redirects are never followed blindly (OWASP API10:2023).
         follow_redirects=False,
     )
@@ -234,6 +240,7 @@ def create_app(
         pepper=str(settings.secret_key).encode(),
         verify_bearer=_bearer_verifier(adapters.verifier, settings.maskinporten.client_token_scope),
         now=now,
+        key_cache_seconds=settings.auth_cache_seconds,
     )
     consent = settings.consent
     flow_tokens = FlowTokens(
@@ -274,6 +281,7 @@ def create_app(
         ),
         signer=signer,
         now=now,
+        audit=GroupCommitAudit(units),
     )
     metrics = HttpMetrics()
     readiness = ReadinessService(

@@ -166,6 +166,19 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("BROKER_HTTP_CONNECT_TIMEOUT", "3.0", "Seconds to open an upstream connection."),
     Variable("BROKER_HTTP_READ_TIMEOUT", "10.0", "Seconds between bytes from an upstream."),
     Variable("BROKER_HTTP_MAX_CONNECTIONS", "20", "Pooled connections per upstream."),
+    Variable(
+        "BROKER_HTTP_TRANSPORT",
+        "httpx",
+        "Upstream HTTP transport: `httpx` (stock) or `aiohttp` (httpx-aiohttp); see "
+        "docs/benchmarks.md for why the default is what it is.",
+    ),
+    Variable(
+        "BROKER_AUTH_CACHE_SECONDS",
+        "10",
+        "Seconds a verified API key is remembered in-process (0: check the database on every "
+        "call). A key revoked elsewhere stops working within this time; in the same process at "
+        "once.",
+    ),
 )
 
 _DEFAULTS = {v.name: v.default for v in VARIABLES}
@@ -176,6 +189,7 @@ class HttpSettings:
     connect_timeout: float
     read_timeout: float
     max_connections: int
+    transport: str
 
 
 @dataclass(frozen=True)
@@ -233,6 +247,7 @@ class Settings:
     consent: ConsentSettings
     maskinporten: MaskinportenSettings
     relay: RelaySettings
+    auth_cache_seconds: int
 
     def secret_values(self) -> tuple[str, ...]:
         """The plaintext secrets, for the log redactor to strike out wherever they appear."""
@@ -280,6 +295,7 @@ def _build(raw: Mapping[str, str]) -> Settings:
         secret_key=Secret(raw["BROKER_SECRET_KEY"]),
         encryption_keys=Secret(raw["BROKER_ENCRYPTION_KEYS"]),
         log_level=_log_level(raw["BROKER_LOG_LEVEL"]),
+        auth_cache_seconds=_int(raw, "BROKER_AUTH_CACHE_SECONDS"),
         upstreams=UpstreamSettings(
             maskinporten_url=raw["BROKER_MASKINPORTEN_URL"].rstrip("/"),
             altinn_url=raw["BROKER_ALTINN_URL"].rstrip("/"),
@@ -289,6 +305,7 @@ def _build(raw: Mapping[str, str]) -> Settings:
             connect_timeout=_float(raw, "BROKER_HTTP_CONNECT_TIMEOUT"),
             read_timeout=_float(raw, "BROKER_HTTP_READ_TIMEOUT"),
             max_connections=_int(raw, "BROKER_HTTP_MAX_CONNECTIONS"),
+            transport=_choice(raw, "BROKER_HTTP_TRANSPORT", ("httpx", "aiohttp")),
         ),
         consent=ConsentSettings(
             resource=raw["BROKER_CONSENT_RESOURCE"],

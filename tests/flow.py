@@ -27,7 +27,7 @@ from broker.sandbox.clock import Clock
 from broker.store import migrate
 from broker.store.consents import SqlConsentStore
 from broker.store.db import create_engine
-from tests.support import make_settings
+from tests.support import free_port, make_settings, serving
 
 SANDBOX = "http://sandbox.test"
 BROKER = "http://broker.test"
@@ -105,7 +105,8 @@ class Stack:
         response = await browser.get(consent_url)
         assert response.status_code == 303, response.text
         location = response.headers["location"]
-        assert location.startswith(f"{SANDBOX}/altinn/accessmanagement/ui/consent/request?id=")
+        sandbox = str(self.sandbox_http.base_url).rstrip("/")
+        assert location.startswith(f"{sandbox}/altinn/accessmanagement/ui/consent/request?id=")
         return parse_qs(urlsplit(location).query)["id"][0]
 
     async def answer(self, altinn_id: str, action: str = "approve") -> str:
@@ -150,16 +151,40 @@ async def stack(
     """The whole stack; ``settings`` are BROKER_* overrides without the prefix (e.g.
     ``env="prod"``, ``public_url="https://broker.test"``). ``wrap_skatteetaten`` may put
     something between the broker and the sandbox's Skatteetaten (to watch or answer instead)."""
+    async with _stack(database_url, tmp_path, wrap_skatteetaten, False, settings) as s:
+        yield s
+
+
+@asynccontextmanager
+async def loopback_stack(
+    database_url: str, tmp_path: Path, /, **settings: str
+) -> AsyncIterator[Stack]:
+    """The whole stack with the sandbox served by uvicorn on a loopback port: the broker reaches
+    it over real sockets with its configured transport (BROKER_HTTP_TRANSPORT)."""
+    async with _stack(database_url, tmp_path, None, True, settings) as s:
+        yield s
+
+
+@asynccontextmanager
+async def _stack(
+    database_url: str,
+    tmp_path: Path,
+    wrap_skatteetaten: Wrap | None,
+    loopback: bool,
+    settings: dict[str, str],
+) -> AsyncIterator[Stack]:
     public_url = settings.pop("public_url", BROKER)
+    sandbox_url = f"http://127.0.0.1:{free_port()}" if loopback else SANDBOX
     clock = Clock()
     key_file = tmp_path / "broker-client.jwk.json"
     sandbox = world.build(
         world.SandboxConfig(
-            base_url=SANDBOX, broker_key_file=key_file, events_safety_lag_seconds=0
+            base_url=sandbox_url, broker_key_file=key_file, events_safety_lag_seconds=0
         ),
         clock,
     )
-    sandbox_transport = httpx.ASGITransport(app=sandbox_app.create_app(sandbox))
+    sandbox_asgi = sandbox_app.create_app(sandbox)
+    sandbox_transport = httpx.ASGITransport(app=sandbox_asgi)
     engine = create_engine(database_url)
     await migrate.upgrade(engine)
     await engine.dispose()
@@ -167,14 +192,16 @@ async def stack(
         make_settings(
             database_url=database_url,
             public_url=public_url,
-            maskinporten_url=f"{SANDBOX}/maskinporten",
-            altinn_url=f"{SANDBOX}/altinn",
-            skatteetaten_url=f"{SANDBOX}/skatteetaten",
+            maskinporten_url=f"{sandbox_url}/maskinporten",
+            altinn_url=f"{sandbox_url}/altinn",
+            skatteetaten_url=f"{sandbox_url}/skatteetaten",
             maskinporten_key_file=str(key_file),
             reconcile_interval="0",
             **settings,
         ),
-        transports={
+        transports=None
+        if loopback
+        else {
             "maskinporten": sandbox_transport,
             "altinn": sandbox_transport,
             "skatteetaten": wrap_skatteetaten(sandbox_transport)
@@ -185,12 +212,17 @@ async def stack(
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with AsyncExitStack() as exits:
+        if loopback:
+            port = int(sandbox_url.rsplit(":", 1)[1])
+            await exits.enter_async_context(serving(sandbox_asgi, port))
         await exits.enter_async_context(app.router.lifespan_context(app))
         api = await exits.enter_async_context(
             httpx.AsyncClient(transport=transport, base_url=BROKER)
         )
         sandbox_http = await exits.enter_async_context(
-            httpx.AsyncClient(transport=sandbox_transport, base_url=SANDBOX)
+            httpx.AsyncClient(
+                transport=None if loopback else sandbox_transport, base_url=sandbox_url
+            )
         )
         clients = app.state.clients
         tenant = await _register(clients, "Portal A", "310300012")

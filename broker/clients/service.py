@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -75,6 +76,8 @@ class _ClientStore(Protocol):
 
     async def touch_key(self, key_id: uuid.UUID, *, at: datetime) -> None: ...
 
+    async def revoke_key(self, client_id: uuid.UUID, prefix: str, *, at: datetime) -> bool: ...
+
     async def get(self, client_id: uuid.UUID) -> _Client | None: ...
 
     async def by_org(self, org_number: str) -> Sequence[_Client]: ...
@@ -93,6 +96,45 @@ class _Transaction(Protocol):
 
 _TOUCH_EVERY = timedelta(minutes=1)
 _REFUSED = "A valid API key or Maskinporten token is required"
+_CACHE_LIMIT = 10_000
+
+
+class _KeyCache:
+    """Verified API keys, remembered for a few seconds so that a relay is not also a database
+    transaction for the caller's key. Only successes are kept (a new key works at once), under
+    the key's keyed hash (a wrong secret with a known prefix never matches), bounded in size.
+    A key or client revoked in this process is forgotten at once; other processes stop
+    accepting it when the entry ends (BROKER_AUTH_CACHE_SECONDS, documented)."""
+
+    def __init__(self, seconds: float, monotonic: Callable[[], float]) -> None:
+        self._seconds = seconds
+        self._monotonic = monotonic
+        self._entries: dict[str, tuple[float, Caller]] = {}
+
+    def get(self, key_hash: str) -> Caller | None:
+        entry = self._entries.get(key_hash)
+        if entry is None:
+            return None
+        if entry[0] <= self._monotonic():
+            del self._entries[key_hash]
+            return None
+        return entry[1]
+
+    def put(self, key_hash: str, caller: Caller) -> None:
+        if self._seconds <= 0:
+            return
+        now = self._monotonic()
+        if len(self._entries) >= _CACHE_LIMIT:
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            if len(self._entries) >= _CACHE_LIMIT:
+                self._entries.clear()
+        self._entries[key_hash] = (now + self._seconds, caller)
+
+    def forget_client(self, client_id: uuid.UUID) -> None:
+        self._entries = {k: v for k, v in self._entries.items() if v[1].client_id != client_id}
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class ClientService:
@@ -103,11 +145,22 @@ class ClientService:
         pepper: bytes,
         verify_bearer: BearerVerifier | None,
         now: Callable[[], datetime],
+        key_cache_seconds: float = 0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transactions = transactions
         self._pepper = pepper
         self._verify_bearer = verify_bearer
         self._now = now
+        self._keys = _KeyCache(key_cache_seconds, monotonic)
+
+    def forget_client(self, client_id: uuid.UUID) -> None:
+        """Stop honouring this process's remembered keys of a client (revocation, disabling)."""
+        self._keys.forget_client(client_id)
+
+    @property
+    def remembered_keys(self) -> int:
+        return len(self._keys)
 
     async def register(
         self, *, name: str, org_number: str, return_urls: tuple[str, ...]
@@ -147,6 +200,17 @@ class ClientService:
             await tx.commit()
         return key
 
+    async def revoke_key(self, client_id: uuid.UUID, api_key: str) -> bool:
+        """Revoke one of the client's keys (given whole or by its prefix); False if unknown."""
+        parsed = parse_key(api_key)
+        prefix = parsed.prefix if parsed is not None else api_key
+        async with self._transactions() as tx:
+            revoked = await tx.clients.revoke_key(client_id, prefix, at=self._now())
+            await tx.commit()
+        if revoked:
+            self._keys.forget_client(client_id)
+        return revoked
+
     async def authenticate(self, authorization: str | None) -> Caller:
         scheme, _, credential = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
@@ -158,11 +222,15 @@ class ClientService:
         return await self._by_token(credential)
 
     async def _by_key(self, key: ApiKey) -> Caller:
+        presented = hash_key(key, self._pepper)
+        remembered = self._keys.get(presented)
+        if remembered is not None:
+            return remembered
         async with self._transactions() as tx:
             stored = await tx.clients.key_by_prefix(key.prefix)
             if stored is None or stored.revoked:
                 raise _refused()
-            if not hmac.compare_digest(stored.key_hash, hash_key(key, self._pepper)):
+            if not hmac.compare_digest(stored.key_hash, presented):
                 raise _refused()
             client = await tx.clients.get(stored.client_id)
             if client is None or not client.active:
@@ -173,7 +241,9 @@ class ClientService:
                 # "Last used" to the minute is enough; a write on every call is not worth it.
                 await tx.clients.touch_key(stored.id, at=now)
                 await tx.commit()
-        return _caller(client)
+        caller = _caller(client)
+        self._keys.put(presented, caller)
+        return caller
 
     async def _by_token(self, token: str) -> Caller:
         if self._verify_bearer is None:

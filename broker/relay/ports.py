@@ -8,7 +8,16 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-__all__ = ["Attempt", "ConsentTokenSource", "Limiter", "OppdragAnswer", "OppdragSource"]
+from broker.consent.ports import AuditRecord
+
+__all__ = [
+    "Attempt",
+    "AuditSink",
+    "ConsentTokenSource",
+    "Limiter",
+    "OppdragAnswer",
+    "OppdragSource",
+]
 
 Accept = Literal["json", "xml"]
 
@@ -70,3 +79,9 @@ class Limiter(Protocol):
     """Call slots per consumer org; raises a 503 ``upstream_busy`` problem when none frees."""
 
     def slot(self, key: str) -> AbstractAsyncContextManager[None]: ...
+
+
+class AuditSink(Protocol):
+    """Appends one audit row and returns once it is committed (the relay answers after that)."""
+
+    async def __call__(self, record: AuditRecord, *, at: datetime) -> None: ...

@@ -38,6 +38,7 @@ from broker.errors import (
 from broker.relay.ports import (
     Accept,
     Attempt,
+    AuditSink,
     ConsentTokenSource,
     Limiter,
     OppdragAnswer,
@@ -74,8 +75,10 @@ class RelayService:
         limiter: Limiter,
         signer: BodySigner,
         now: Callable[[], datetime],
+        audit: AuditSink | None = None,
     ) -> None:
         self._units = units
+        self._audit_sink = audit or self._audit_alone
         self._tokens = tokens
         self._source = source
         self._limiter = limiter
@@ -189,8 +192,11 @@ class RelayService:
                 "duration_ms": round(attempt.seconds * 1000, 1),
             },
         )
+        await self._audit_sink(record, at=self._now())
+
+    async def _audit_alone(self, record: AuditRecord, *, at: datetime) -> None:
         async with self._units() as uow:
-            await uow.audit.append(record, at=self._now())
+            await uow.audit.append(record, at=at)
             await uow.commit()
 
     async def _refused(self, request: ConsentRequest, exc: UpstreamRefused) -> BrokerError:

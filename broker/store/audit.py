@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,12 @@ class SqlAuditLog:
         self._session = session
 
     async def append(self, record: AuditRecord, *, at: datetime) -> None:
+        await self.append_many([(record, at)])
+
+    async def append_many(self, records: Sequence[tuple[AuditRecord, datetime]]) -> None:
+        """Chain ``records`` in order after the current head: one lock and one read for all."""
+        if not records:
+            return
         if self._session.get_bind().dialect.name == "postgresql":
             await self._session.execute(
                 text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK}
@@ -46,8 +53,13 @@ class SqlAuditLog:
             )
         ).scalar_one_or_none()
         prev = last or GENESIS_HASH
-        fields = _fields(record, at)
-        self._session.add(AuditEvent(**fields, prev_hash=prev, row_hash=row_hash(prev, fields)))
+        rows = []
+        for record, at in records:
+            fields = _fields(record, at)
+            digest = row_hash(prev, fields)
+            rows.append(AuditEvent(**fields, prev_hash=prev, row_hash=digest))
+            prev = digest
+        self._session.add_all(rows)
         await self._session.flush()
 
     async def history(self, object_type: str, object_id: str) -> list[HistoryEntry]:

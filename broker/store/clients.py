@@ -81,6 +81,18 @@ class SqlClientStore:
             update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=at)
         )
 
+    async def revoke_key(self, client_id: uuid.UUID, prefix: str, *, at: datetime) -> bool:
+        result = await self._session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.client_id == client_id,
+                ApiKey.prefix == prefix,
+                ApiKey.revoked_at.is_(None),
+            )
+            .values(revoked_at=at)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def get(self, client_id: uuid.UUID) -> ClientRecord | None:
         row = await self._session.get(Client, client_id)
         return None if row is None else await self._record(row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -170,7 +171,7 @@ class SqlConsentStore:
         return await self._after(query, after, limit)
 
     async def _after(
-        self, query: Select[Row, ConsentGrant], after: PageCursor | None, limit: int
+        self, query: Select[*tuple[Any, ...]], after: PageCursor | None, limit: int
     ) -> list[ConsentRequest]:
         """``query``'s rows in (updated_at, id) order, after the cursor (keyset pagination)."""
         if after is not None:
@@ -182,23 +183,48 @@ class SqlConsentStore:
             )
         query = query.order_by(Row.updated_at, Row.id).limit(limit)
         rows = (await self._session.execute(query)).all()
-        return [_from_row(row, None if grant is None else _grant(grant)) for row, grant in rows]
+        return [_from_row(row) for row in rows]
 
-    async def _one(self, query: Select[Row, ConsentGrant]) -> ConsentRequest | None:
+    async def _one(self, query: Select[*tuple[Any, ...]]) -> ConsentRequest | None:
         found = (await self._session.execute(query)).one_or_none()
-        if found is None:
-            return None
-        row, grant = found
-        return _from_row(row, None if grant is None else _grant(grant))
+        return None if found is None else _from_row(found)
 
 
-def _with_grant() -> Select[Row, ConsentGrant]:
-    # One round trip: the request and (if any) its grant. Fresh from the database every time,
-    # since compare-and-set updates may have changed rows this session already holds.
-    return (
-        select(Row, ConsentGrant)
-        .outerjoin(ConsentGrant, ConsentGrant.consent_request_id == Row.id)
-        .execution_options(populate_existing=True)
+_REQUEST_COLUMNS = (
+    Row.id,
+    Row.client_id,
+    Row.requestor_org,
+    Row.subject_org,
+    Row.resource,
+    Row.reference,
+    Row.external_reference,
+    Row.language,
+    Row.return_url,
+    Row.state,
+    Row.state_reason,
+    Row.altinn_generation,
+    Row.altinn_consent_id,
+    Row.valid_to,
+    Row.idempotency_key,
+    Row.created_at,
+    Row.updated_at,
+    Row.redirected_at,
+)
+_GRANT_COLUMNS = (
+    ConsentGrant.id.label("grant_id"),
+    ConsentGrant.consented_at.label("grant_consented_at"),
+    ConsentGrant.valid_to.label("grant_valid_to"),
+    ConsentGrant.revoked_at.label("grant_revoked_at"),
+    ConsentGrant.revoked_by.label("grant_revoked_by"),
+)
+
+
+def _with_grant() -> Select[*tuple[Any, ...]]:
+    # One round trip: the request and (if any) its grant, as plain columns. Not ORM entities:
+    # this is the relay's hot path, and hydrating objects into the session costs more than the
+    # query (performance.md §3.1); it also means every read is fresh from the database.
+    return select(*_REQUEST_COLUMNS, *_GRANT_COLUMNS).outerjoin(
+        ConsentGrant, ConsentGrant.consent_request_id == Row.id
     )
 
 
@@ -207,12 +233,14 @@ def _changed(result: object) -> bool:
     return isinstance(rowcount, int) and rowcount == 1
 
 
-def _grant(row: ConsentGrant) -> Grant:
+def _grant(row: Any) -> Grant | None:
+    if row.grant_id is None:
+        return None
     return Grant(
-        consented_at=row.consented_at,
-        valid_to=row.valid_to,
-        revoked_at=row.revoked_at,
-        revoked_by=RevokedBy(row.revoked_by) if row.revoked_by else None,
+        consented_at=row.grant_consented_at,
+        valid_to=row.grant_valid_to,
+        revoked_at=row.grant_revoked_at,
+        revoked_by=RevokedBy(row.grant_revoked_by) if row.grant_revoked_by else None,
     )
 
 
@@ -238,7 +266,8 @@ def _to_row(request: ConsentRequest) -> Row:
     )
 
 
-def _from_row(row: Row, grant: Grant | None) -> ConsentRequest:
+def _from_row(row: Any) -> ConsentRequest:
+    """A request from a row of ``_with_grant``'s columns."""
     return ConsentRequest(
         id=row.id,
         client_id=row.client_id,
@@ -257,6 +286,6 @@ def _from_row(row: Row, grant: Grant | None) -> ConsentRequest:
         idempotency_key=row.idempotency_key,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        grant=grant,
+        grant=_grant(row),
         redirected_at=row.redirected_at,
     )

@@ -23,12 +23,10 @@ import httpx
 from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from broker.clients.keys import parse_key
 from broker.consent.openapi import PROBLEM_TYPE_PREFIX, document
 from broker.sandbox.maskinporten import SandboxClient
-from broker.store.models import ApiKey
 from broker.store.models import ConsentRequest as RequestRow
 from tests.flow import AUTHORITY, PORTAL_RETURN, SANDBOX, SUPPLIER, Stack, Tenant, stack
 from tests.support import problem
@@ -132,16 +130,8 @@ async def issue_key(s: Stack, tenant: Tenant) -> str:
     return key.value
 
 
-async def revoke_key(s: Stack, api_key: str, *, at: datetime) -> None:
-    """Revoke in the api_keys table (no revoke use case exists yet)."""
-    parsed = parse_key(api_key)
-    assert parsed is not None
-    async with s.app.state.resources.sessions() as session:
-        result = await session.execute(
-            update(ApiKey).where(ApiKey.prefix == parsed.prefix).values(revoked_at=at)
-        )
-        assert getattr(result, "rowcount", 0) == 1
-        await session.commit()
+async def revoke_key(s: Stack, tenant: Tenant, api_key: str) -> None:
+    assert await s.app.state.clients.revoke_key(tenant.client_id, api_key)
 
 
 async def request_rows(s: Stack, tenant: Tenant) -> int:
