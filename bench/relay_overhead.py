@@ -3,8 +3,9 @@
 Topology (performance.md §5.2/§5.3): the sandbox (fake Maskinporten, Altinn, Skatteetaten) and
 this load generator share CPU 0; each system under test (SUT) is its own uvicorn process pinned
 to CPU 1 and is the only one loaded at a time. Arms: ``passthrough`` (baseline),
-``broker-sqlite`` and, when PostgreSQL is reachable, ``broker-postgres``; each broker arm relays
-for one granted consent request made through the real consent flow first.
+``broker-sqlite`` and, when PostgreSQL is reachable, ``broker-postgres`` and
+``broker-postgres-aiohttp`` (BROKER_HTTP_TRANSPORT=aiohttp); each broker arm relays for one
+granted consent request made through the real consent flow first.
 
 Per round and arm (arms interleaved, order shuffled with a fixed seed, a warm-up discarded):
 closed-loop saturation with N workers for a fixed duration (throughput, SUT CPU per request),
@@ -297,8 +298,11 @@ async def _run(plan: Plan, postgres: bool) -> dict[str, Any]:
         await _ready(sandbox_url, sandbox)
         async with AsyncExitStack() as exits:
             consent_id = ""
-            for backend in ["sqlite", *(["postgresql"] if postgres else [])]:
-                db_dir = directory / backend
+            combos = [("sqlite", "httpx")]
+            if postgres:
+                combos += [("postgresql", "httpx"), ("postgresql", "aiohttp")]
+            for backend, transport in combos:
+                db_dir = directory / f"{backend}-{transport}"
                 db_dir.mkdir()
                 url = await exits.enter_async_context(_database(backend, db_dir))
                 port = _free_port()
@@ -310,15 +314,17 @@ async def _run(plan: Plan, postgres: bool) -> dict[str, Any]:
                     "skatteetaten_url": f"{sandbox_url}/skatteetaten",
                     "maskinporten_key_file": str(key_file),
                     "reconcile_interval": "0",
+                    "http_transport": transport,
                 }
                 request_id, key, consent_id = await _granted(settings, sandbox_url)
                 process = procs.enter_context(
                     _server("broker", {"settings": settings, "port": port, "cpu": SUT_CPU})
                 )
                 await _ready(settings["public_url"], process)
+                name = "broker-" + ("postgres" if backend == "postgresql" else backend)
                 arms.append(
                     Arm(
-                        f"broker-{backend}",
+                        name + ("" if transport == "httpx" else f"-{transport}"),
                         settings["public_url"] + f"/v1/consent-requests/{request_id}/oppdrag",
                         process.pid,
                         {"Authorization": f"Bearer {key}", "Accept": "application/json"},

@@ -49,7 +49,12 @@ from broker.settings import Settings
 from broker.skatteetaten.client import SkatteetatenClient
 from broker.store import migrate
 from broker.store.audit_writer import GroupCommitAudit
-from broker.store.db import create_engine, create_sessionmaker, schema_revisions
+from broker.store.db import (
+    create_engine,
+    create_read_sessionmaker,
+    create_sessionmaker,
+    schema_revisions,
+)
 from broker.store.uow import SqlUnitOfWork
 
 __all__ = ["UPSTREAMS", "Resources", "create_app"]
@@ -73,9 +78,13 @@ class Resources:
     ) -> None:
         db = settings.database
         self.engine: AsyncEngine = create_engine(
-            str(db.url), pool_size=db.pool_size, busy_timeout_ms=db.sqlite_busy_timeout_ms
+            str(db.url),
+            pool_size=db.pool_size,
+            busy_timeout_ms=db.sqlite_busy_timeout_ms,
+            pre_ping=db.pre_ping,
         )
         self.sessions: async_sessionmaker[AsyncSession] = create_sessionmaker(self.engine)
+        self.read_sessions = create_read_sessionmaker(self.engine)
         self._http = {name: _client(settings, name, transports.get(name)) for name in UPSTREAMS}
         self.closed = False
 
@@ -272,6 +281,7 @@ def create_app(
     signer = _signer(settings)
     relay = RelayService(
         units,
+        reads=lambda: SqlUnitOfWork(resources.read_sessions, cipher),
         tokens=adapters.tokens,
         source=SkatteetatenClient(resources.http("skatteetaten"), clock=now),
         limiter=limiter_for(

@@ -68,6 +68,12 @@ VARIABLES: tuple[Variable, ...] = (
         "SQLAlchemy URL: `sqlite+aiosqlite:///…` or `postgresql+asyncpg://…`.",
     ),
     Variable("BROKER_DATABASE_POOL_SIZE", "10", "Connections per process (PostgreSQL)."),
+    Variable(
+        "BROKER_DATABASE_PRE_PING",
+        "false",
+        "`true`: test each pooled PostgreSQL connection with a round trip before use. `false`: "
+        "after a database restart one request per process fails and the pool reconnects.",
+    ),
     Variable("BROKER_SQLITE_BUSY_TIMEOUT_MS", "5000", "How long SQLite waits for a lock."),
     Variable(
         "BROKER_SECRET_KEY",
@@ -230,6 +236,7 @@ class DatabaseSettings:
     url: Secret
     pool_size: int
     sqlite_busy_timeout_ms: int
+    pre_ping: bool
 
 
 @dataclass(frozen=True)
@@ -291,6 +298,7 @@ def _build(raw: Mapping[str, str]) -> Settings:
             url=Secret(raw["BROKER_DATABASE_URL"]),
             pool_size=_int(raw, "BROKER_DATABASE_POOL_SIZE"),
             sqlite_busy_timeout_ms=_int(raw, "BROKER_SQLITE_BUSY_TIMEOUT_MS"),
+            pre_ping=_choice(raw, "BROKER_DATABASE_PRE_PING", ("true", "false")) == "true",
         ),
         secret_key=Secret(raw["BROKER_SECRET_KEY"]),
         encryption_keys=Secret(raw["BROKER_ENCRYPTION_KEYS"]),

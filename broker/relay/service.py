@@ -76,8 +76,11 @@ class RelayService:
         signer: BodySigner,
         now: Callable[[], datetime],
         audit: AuditSink | None = None,
+        reads: Callable[[], UnitOfWork] | None = None,
     ) -> None:
         self._units = units
+        # The consent lookup is one statement: it needs no transaction of its own.
+        self._reads = reads or units
         self._audit_sink = audit or self._audit_alone
         self._tokens = tokens
         self._source = source
@@ -102,7 +105,7 @@ class RelayService:
             parsed = uuid.UUID(request_id)
         except ValueError:
             raise NotFound("No such consent request") from None
-        async with self._units() as uow:
+        async with self._reads() as uow:
             request = await uow.consents.get(parsed, client_id=caller.client_id)
         if request is None:
             raise NotFound("No such consent request")
