@@ -74,7 +74,7 @@ async def _sample(engine: AsyncEngine, k: int) -> list[tuple[uuid.UUID, uuid.UUI
 async def run(smoke: bool = False) -> dict[str, Any]:
     from broker.crypto import Cipher
     from broker.store import migrate
-    from broker.store.db import create_engine, create_sessionmaker
+    from broker.store.db import create_engine, create_read_sessionmaker
     from broker.store.uow import SqlUnitOfWork
     from tests.support import fresh_postgres_database, postgres_reachable
 
@@ -103,7 +103,8 @@ async def run(smoke: bool = False) -> dict[str, Any]:
 
             event.listen(engine.sync_engine, "before_cursor_execute", count)
         samples = {size: await _sample(engines[size], lookups) for size in sizes}
-        units = {size: create_sessionmaker(engines[size]) for size in sizes}
+        # The relay's path: a read session (autocommit on PostgreSQL), as in RelayService._granted.
+        units = {size: create_read_sessionmaker(engines[size]) for size in sizes}
 
         async def look(size: int, ids: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
             for request_id, client_id in ids:
