@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -250,6 +251,8 @@ def create_app(
         verify_bearer=_bearer_verifier(adapters.verifier, settings.maskinporten.client_token_scope),
         now=now,
         key_cache_seconds=settings.auth_cache_seconds,
+        # Monotonic in production; a test's clock, so that its time travel ends entries too.
+        monotonic=time.monotonic if clock is None else lambda: now().timestamp(),
     )
     consent = settings.consent
     flow_tokens = FlowTokens(
