@@ -137,6 +137,7 @@ async def _register(clients: ClientService, name: str, org: str) -> Tenant:
 
 
 Wrap = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
+_QUIET = {"reconcile_interval": "0", "altinn_events_interval": "0", "webhook_poll_interval": "0"}
 
 
 @asynccontextmanager
@@ -144,12 +145,15 @@ async def stack(
     database_url: str,
     tmp_path: Path,
     wrap_skatteetaten: Wrap | None = None,
+    webhooks: httpx.AsyncBaseTransport | None = None,
     /,
     **settings: str,
 ) -> AsyncIterator[Stack]:
     """The whole stack; ``settings`` are BROKER_* overrides without the prefix (e.g.
     ``env="prod"``, ``public_url="https://broker.test"``). ``wrap_skatteetaten`` may put
-    something between the broker and the sandbox's Skatteetaten (to watch or answer instead)."""
+    something between the broker and the sandbox's Skatteetaten (to watch or answer instead);
+    ``webhooks`` replaces the network to the clients' webhook receivers. Background jobs are
+    off unless ``settings`` turn them on: tests run them by hand (``run_once``)."""
     public_url = settings.pop("public_url", BROKER)
     clock = Clock()
     key_file = tmp_path / "broker-client.jwk.json"
@@ -171,8 +175,7 @@ async def stack(
             altinn_url=f"{SANDBOX}/altinn",
             skatteetaten_url=f"{SANDBOX}/skatteetaten",
             maskinporten_key_file=str(key_file),
-            reconcile_interval="0",
-            **settings,
+            **{**_QUIET, **settings},
         ),
         transports={
             "maskinporten": sandbox_transport,
@@ -180,6 +183,7 @@ async def stack(
             "skatteetaten": wrap_skatteetaten(sandbox_transport)
             if wrap_skatteetaten
             else sandbox_transport,
+            **({"webhooks": webhooks} if webhooks is not None else {}),
         },
         clock=clock.now,
     )

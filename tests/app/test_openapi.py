@@ -105,6 +105,7 @@ OPENAPI_31_SUBSET: dict[str, Any] = {
             "propertyNames": {"pattern": "^/"},
             "additionalProperties": {"$ref": "#/$defs/path-item"},
         },
+        webhooks=_map({"$ref": "#/$defs/path-item"}),
         components=_closed(
             [],
             schemas=_map({"type": ["object", "boolean"]}),
