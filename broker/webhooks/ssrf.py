@@ -168,6 +168,8 @@ def _why_not_global(address: Address, allow_local: bool) -> str | None:
         return "a link-local address"
     if address.is_loopback:
         return None if allow_local else "a loopback address"
+    if address.is_reserved:  # before "private": Python counts 240.0.0.0/4 as private
+        return "a reserved address"
     if address.is_private:
         return None if allow_local else "a private address"
     if not address.is_global:
