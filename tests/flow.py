@@ -146,20 +146,22 @@ async def stack(
     tmp_path: Path,
     wrap_skatteetaten: Wrap | None = None,
     webhooks: httpx.AsyncBaseTransport | None = None,
+    events_lag: int = 0,
     /,
     **settings: str,
 ) -> AsyncIterator[Stack]:
     """The whole stack; ``settings`` are BROKER_* overrides without the prefix (e.g.
     ``env="prod"``, ``public_url="https://broker.test"``). ``wrap_skatteetaten`` may put
     something between the broker and the sandbox's Skatteetaten (to watch or answer instead);
-    ``webhooks`` replaces the network to the clients' webhook receivers. Background jobs are
+    ``webhooks`` replaces the network to the clients' webhook receivers; ``events_lag`` is
+    the sandbox Altinn events feed's safety lag (300 s in Altinn). Background jobs are
     off unless ``settings`` turn them on: tests run them by hand (``run_once``)."""
     public_url = settings.pop("public_url", BROKER)
     clock = Clock()
     key_file = tmp_path / "broker-client.jwk.json"
     sandbox = world.build(
         world.SandboxConfig(
-            base_url=SANDBOX, broker_key_file=key_file, events_safety_lag_seconds=0
+            base_url=SANDBOX, broker_key_file=key_file, events_safety_lag_seconds=events_lag
         ),
         clock,
     )

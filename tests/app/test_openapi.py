@@ -439,7 +439,7 @@ async def test_real_answers_of_every_documented_operation_match_the_document(
     database_url: str, tmp_path: Path
 ) -> None:
     checker = RelayChecker()
-    settings = {
+    settings: dict[str, Any] = {
         "http_read_timeout": "0.3",
         "skatteetaten_concurrency": "1",
         "skatteetaten_slot_timeout": "0.05",
