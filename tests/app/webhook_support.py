@@ -9,6 +9,7 @@ is a public address literal: it passes the SSRF rules without DNS, and the trans
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -77,8 +78,11 @@ class Receiver:
     got: list[Delivered] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.arrived = asyncio.Event()
+
         async def receive(request: Request) -> Response:
             self.got.append(Delivered(dict(request.headers), await request.body()))
+            self.arrived.set()
             if self.answers:
                 return self.answers.pop(0)(request)
             return Response(status_code=200)
@@ -90,6 +94,16 @@ class Receiver:
         sent = dict(headers or {})
         for _ in range(times):
             self.answers.append(lambda _r: Response(status_code=status, headers=sent))
+
+    async def wait_for(self, count: int) -> None:
+        """Until ``count`` deliveries have arrived (from a worker running on its own); 30 s at
+        most."""
+        async with asyncio.timeout(30):
+            while True:
+                self.arrived.clear()
+                if len(self.got) >= count:
+                    return
+                await self.arrived.wait()
 
     def verified(self, secret: str) -> list[dict[str, Any]]:
         """Every delivery's payload, each verified with ``secret`` (fails on the first that
