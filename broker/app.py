@@ -289,7 +289,9 @@ def create_app(
         policy=RetryPolicy(delays=hooks.retry_schedule, disable_after=hooks.disable_after),
         now=now,
         config=WorkerConfig(
-            concurrency=hooks.concurrency, lease=hooks.lease, poll_interval=hooks.poll_interval
+            concurrency=hooks.concurrency,
+            lease=hooks.lease,
+            poll_interval=hooks.poll_interval,
         ),
     )
     webhooks = WebhookService(

@@ -177,7 +177,10 @@ VARIABLES: tuple[Variable, ...] = (
         "none). A change made in the same process wakes it at once.",
     ),
     Variable(
-        "BROKER_WEBHOOK_CONCURRENCY", "32", "Webhook deliveries in flight per process (at most)."
+        "BROKER_WEBHOOK_CONCURRENCY",
+        "16",
+        "Webhook deliveries in flight per process (at most). More is slower with stock httpx "
+        "(its pool is scanned per request; see docs/benchmarks.md).",
     ),
     Variable("BROKER_WEBHOOK_TIMEOUT", "15", "Seconds a receiver has to answer a delivery."),
     Variable(

@@ -40,7 +40,7 @@ logger = logging.getLogger("broker.webhooks")
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    concurrency: int = 32
+    concurrency: int = 16
     lease: float = 60.0
     poll_interval: float = 0.5
     flush_interval: float = 0.05  # how long finished attempts may wait to be recorded together
