@@ -19,8 +19,10 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.consent.ports import DuplicateKey
 from broker.crypto import Cipher
 from broker.store.models import (
     OutboxEvent,
@@ -96,7 +98,10 @@ class SqlWebhookStore:
             updated_at=at,
         )
         self._session.add(row)
-        await self._session.flush()
+        try:
+            await self._session.flush()
+        except IntegrityError as exc:
+            raise DuplicateKey("webhook endpoint") from exc  # a concurrent PUT won
         return _endpoint(row)
 
     async def update_endpoint(

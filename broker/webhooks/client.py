@@ -87,7 +87,8 @@ class WebhookClient:
 
 async def _drain(response: httpx.Response) -> None:
     read = 0
-    async for chunk in response.aiter_raw():
+    # aiter_bytes, not aiter_raw: it also serves a body a transport has read already.
+    async for chunk in response.aiter_bytes():
         read += len(chunk)
         if read > _DRAIN_LIMIT:
             return

@@ -95,7 +95,9 @@ class WebhookStore(Protocol):
 
     async def create_endpoint(
         self, client_id: uuid.UUID, *, url: str, enabled: bool, at: datetime
-    ) -> Endpoint: ...
+    ) -> Endpoint:
+        """Raises the consent ports' DuplicateKey when the client has one already."""
+        ...
 
     async def update_endpoint(
         self, endpoint_id: uuid.UUID, *, url: str, enabled: bool, at: datetime

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from broker.consent.model import Caller
+from broker.consent.ports import DuplicateKey
 from broker.errors import Conflict, NotFound, ValidationFailed
 from broker.webhooks.ports import Endpoint, WebhookUnit
 from broker.webhooks.schemas import (
@@ -72,20 +73,25 @@ class WebhookService:
             await self._policy.check(wanted.url)
         except UrlRefused as exc:
             raise _invalid([FieldError("url", str(exc))]) from None
+        try:
+            return await self._put(caller, wanted.url, wanted.enabled)
+        except DuplicateKey:
+            # Two first PUTs at once: the other registered it; this one is now an update.
+            return await self._put(caller, wanted.url, wanted.enabled)
+
+    async def _put(self, caller: Caller, url: str, enabled: bool) -> tuple[int, dict[str, Any]]:
         now = self._now()
         async with self._units() as uow:
             current = await uow.webhooks.endpoint(caller.client_id)
             secret = None
             if current is None:
                 created = await uow.webhooks.create_endpoint(
-                    caller.client_id, url=wanted.url, enabled=wanted.enabled, at=now
+                    caller.client_id, url=url, enabled=enabled, at=now
                 )
                 secret = new_secret()
                 await uow.webhooks.add_secret(created.id, secret, at=now)
             else:
-                await uow.webhooks.update_endpoint(
-                    current.id, url=wanted.url, enabled=wanted.enabled, at=now
-                )
+                await uow.webhooks.update_endpoint(current.id, url=url, enabled=enabled, at=now)
             endpoint = await self._endpoint(uow, caller)
             secrets = await uow.webhooks.secrets(endpoint.id, now=now)
             await uow.commit()

@@ -4,6 +4,7 @@ against the OpenAPI document (``api_stack``)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -205,3 +206,16 @@ async def test_events_are_kept_only_for_clients_with_an_endpoint(
         assert redo.status_code == 202
         assert await deliver_all(s) == 1
     assert [d.webhook_id for d in receiver.got] == [item["id"]]
+
+
+async def test_two_first_registrations_at_once_give_one_endpoint_and_one_secret(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with api_stack(database_url, tmp_path) as s:
+        answers = await asyncio.gather(
+            _put(s, {"url": RECEIVER_URL}), _put(s, {"url": "https://93.184.216.35/hooks"})
+        )
+        endpoint = (await s.api.get(ENDPOINT, headers=s.tenant.headers)).json()
+    assert sorted(a.status_code for a in answers) == [200, 201]
+    assert sum("secret" in a.json() for a in answers) == 1
+    assert len(endpoint["secrets"]) == 1
