@@ -1,8 +1,9 @@
 """One server of the relay benchmark, in its own process (``python -m bench._serve KIND CONFIG``).
 
-KIND is ``sandbox`` (the fake upstreams), ``broker`` (the broker on a database) or
+KIND is ``sandbox`` (the fake upstreams), ``broker`` (the broker on a database),
 ``passthrough`` (the baseline: bare Starlette + httpx forwarding to the sandbox's Skatteetaten
-with a consent token fetched once and refreshed in the background, never on the request path).
+with a consent token fetched once and refreshed in the background, never on the request path)
+or ``receiver`` (the webhook benchmark's receiver: counts deliveries and their latency).
 CONFIG is a JSON object; every server is uvicorn, one worker, access log off, on loopback.
 """
 
@@ -123,7 +124,58 @@ def passthrough_app(config: dict[str, Any]) -> Starlette:
     return Starlette(routes=[Route("/oppdrag/{orgnr}", forward)], lifespan=lifespan)
 
 
-BUILDERS = {"sandbox": sandbox_app, "broker": broker_app, "passthrough": passthrough_app}
+def receiver_app(config: dict[str, Any]) -> Starlette:
+    """A webhook receiver that answers 204 at once and remembers, per delivery, its
+    ``webhook-id`` and the delay since the event's ``timestamp`` (its enqueueing)."""
+    import time
+    from datetime import datetime
+
+    from starlette.requests import ClientDisconnect
+    from starlette.responses import JSONResponse
+
+    ids: list[str] = []
+    latencies: list[float] = []
+
+    async def hook(request: Request) -> Response:
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the benchmark stopped a worker mid-delivery
+            return Response(status_code=499)
+        arrived = time.time()
+        ids.append(request.headers.get("webhook-id", ""))
+        stamp = json.loads(body).get("timestamp")
+        if isinstance(stamp, str):
+            latencies.append(arrived - datetime.fromisoformat(stamp).timestamp())
+        return Response(status_code=204)
+
+    async def stats(request: Request) -> Response:
+        if request.method == "DELETE":
+            ids.clear()
+            latencies.clear()
+        detail = request.query_params.get("detail") == "1"
+        return JSONResponse(
+            {
+                "count": len(ids),
+                "distinct": len(set(ids)),
+                "latencies": latencies if detail else [],
+            }
+        )
+
+    return Starlette(
+        routes=[
+            Route("/hook", hook, methods=["POST"]),
+            Route("/stats", stats, methods=["GET", "DELETE"]),
+            Route("/", lambda request: Response(status_code=204), methods=["GET"]),
+        ]
+    )
+
+
+BUILDERS = {
+    "sandbox": sandbox_app,
+    "broker": broker_app,
+    "passthrough": passthrough_app,
+    "receiver": receiver_app,
+}
 
 
 def main(argv: list[str]) -> None:

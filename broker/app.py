@@ -25,6 +25,7 @@ from broker.consent.confirm import Confirmer
 from broker.consent.openapi import openapi_routes
 from broker.consent.ports import ConsentToken, UpstreamUnavailable
 from broker.consent.reconcile import Reconciler
+from broker.consent.revocations import RevocationPoller
 from broker.consent.service import ConsentPolicy, ConsentService
 from broker.consent.tokens import FlowTokens
 from broker.crypto import Cipher, parse_keys
@@ -36,7 +37,7 @@ from broker.http.middleware import (
     RequestMiddleware,
 )
 from broker.http.problems import exception_handlers
-from broker.jobs import Periodic
+from broker.jobs import Periodic, Supervised
 from broker.maskinporten import MaskinportenClient, TokenInvalid, TokenVerifier, load_client_key
 from broker.maskinporten.client import AccessToken
 from broker.maskinporten.errors import ClientKeyInvalid
@@ -57,6 +58,12 @@ from broker.store.db import (
     schema_revisions,
 )
 from broker.store.uow import SqlUnitOfWork
+from broker.webhooks import routes as webhook_routes
+from broker.webhooks.client import WebhookClient
+from broker.webhooks.schedule import RetryPolicy
+from broker.webhooks.service import WebhookService
+from broker.webhooks.ssrf import UrlPolicy, guarded_transport
+from broker.webhooks.worker import DeliveryWorker, WorkerConfig
 
 __all__ = ["UPSTREAMS", "Resources", "create_app"]
 
@@ -109,6 +116,20 @@ def _client(
     settings: Settings, upstream: str, transport: httpx.AsyncBaseTransport | None
 ) -> httpx.AsyncClient:
     http = settings.http
+    timeout = httpx.Timeout(
+        connect=http.connect_timeout,
+        read=http.read_timeout,
+        write=http.read_timeout,
+        pool=http.connect_timeout,
+    )
+    max_connections = http.max_connections
+    if upstream == "webhooks":
+        hooks = settings.webhooks
+        timeout, max_connections = httpx.Timeout(hooks.timeout), hooks.concurrency
+        if transport is None:
+            # Every connection to a client's URL passes the SSRF rules (broker/webhooks/ssrf.py).
+            policy = UrlPolicy(allow_local=hooks.allow_local)
+            transport = guarded_transport(policy, max_connections=hooks.concurrency)
     base_urls = {
         "maskinporten": settings.upstreams.maskinporten_url,
         "altinn": settings.upstreams.altinn_url,
@@ -116,7 +137,7 @@ def _client(
         "webhooks": "",
     }
     limits = httpx.Limits(
-        max_connections=http.max_connections, max_keepalive_connections=http.max_connections
+        max_connections=max_connections, max_keepalive_connections=max_connections
     )
     if transport is None and http.transport == "aiohttp":
         # httpx's API on aiohttp's connection pool (performance.md §2.3); the choice between
@@ -125,12 +146,7 @@ def _client(
     return httpx.AsyncClient(
         base_url=base_urls[upstream],
         transport=transport,
-        timeout=httpx.Timeout(
-            connect=http.connect_timeout,
-            read=http.read_timeout,
-            write=http.read_timeout,
-            pool=http.connect_timeout,
-        ),
+        timeout=timeout,
         limits=limits,
         # Upstream redirects are never followed blindly (OWASP API10:2023).
         follow_redirects=False,
@@ -243,7 +259,8 @@ def create_app(
     adapters = _adapters(settings, resources, now)
 
     def units() -> SqlUnitOfWork:
-        return SqlUnitOfWork(resources.sessions, cipher)
+        # A change that queues a webhook wakes this process's delivery worker on commit.
+        return SqlUnitOfWork(resources.sessions, cipher, on_outbox=worker.wake)
 
     clients = ClientService(
         units,
@@ -281,6 +298,29 @@ def create_app(
         now=now,
     )
     reconciler = Reconciler(units, confirmer=confirmer, now=now)
+    revocations = RevocationPoller(
+        units, feed=adapters.altinn, altinn=adapters.altinn, now=now, max_days=consent.max_days
+    )
+    hooks = settings.webhooks
+    url_policy = UrlPolicy(allow_local=hooks.allow_local)
+    worker = DeliveryWorker(
+        units,
+        client=WebhookClient(resources.http("webhooks"), policy=url_policy, timeout=hooks.timeout),
+        policy=RetryPolicy(delays=hooks.retry_schedule, disable_after=hooks.disable_after),
+        now=now,
+        config=WorkerConfig(
+            concurrency=hooks.concurrency,
+            lease=hooks.lease,
+            poll_interval=hooks.poll_interval,
+        ),
+    )
+    webhooks = WebhookService(
+        units,
+        url_policy=url_policy,
+        secret_overlap=hooks.secret_overlap,
+        now=now,
+        wake=worker.wake,
+    )
     signer = _signer(settings)
     relay = RelayService(
         units,
@@ -309,6 +349,12 @@ def create_app(
                 await jobs.enter_async_context(
                     Periodic("reconcile", reconciler.run_once, consent.reconcile_interval)
                 )
+            if consent.events_interval > 0:
+                await jobs.enter_async_context(
+                    Periodic("altinn-events", revocations.run_once, consent.events_interval)
+                )
+            if hooks.poll_interval > 0:
+                await jobs.enter_async_context(Supervised("webhooks", worker.run))
             yield {"resources": resources}
 
     app = Starlette(
@@ -317,6 +363,7 @@ def create_app(
             *openapi_routes(),
             *consent_routes.api_routes(service, clients.authenticate),
             *relay_routes.relay_routes(relay, clients.authenticate, signer),
+            *webhook_routes.webhook_routes(webhooks, clients.authenticate),
             *consent_routes.browser_routes(
                 browser, secure_cookie=not settings.is_dev, cookie_max_age=consent.return_ttl
             ),
@@ -334,6 +381,9 @@ def create_app(
     app.state.resources = resources
     app.state.clients = clients
     app.state.reconciler = reconciler
+    app.state.revocations = revocations
+    app.state.webhook_worker = worker
+    app.state.webhooks = webhooks
     app.state.cipher = cipher
     app.state.signer = signer
     app.state.maskinporten = adapters.tokens

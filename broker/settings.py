@@ -25,6 +25,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "Variable",
+    "WebhookSettings",
 ]
 
 
@@ -169,6 +170,53 @@ VARIABLES: tuple[Variable, ...] = (
         "10",
         "Seconds a relay waits for a free call slot before answering 503.",
     ),
+    Variable(
+        "BROKER_ALTINN_EVENTS_INTERVAL",
+        "60",
+        "Seconds between reads of Altinn's consent events feed, which detect revocations "
+        "(0 turns the job off).",
+    ),
+    Variable(
+        "BROKER_WEBHOOK_POLL_INTERVAL",
+        "0.5",
+        "Seconds between a delivery worker's looks for due webhooks (0: this process delivers "
+        "none). A change made in the same process wakes it at once.",
+    ),
+    Variable(
+        "BROKER_WEBHOOK_CONCURRENCY",
+        "16",
+        "Webhook deliveries in flight per process (at most). More is slower with stock httpx "
+        "(its pool is scanned per request; see docs/benchmarks.md).",
+    ),
+    Variable("BROKER_WEBHOOK_TIMEOUT", "15", "Seconds a receiver has to answer a delivery."),
+    Variable(
+        "BROKER_WEBHOOK_LEASE",
+        "60",
+        "Seconds a worker holds a claimed delivery; then another process may take it over "
+        "(must exceed BROKER_WEBHOOK_TIMEOUT).",
+    ),
+    Variable(
+        "BROKER_WEBHOOK_RETRY_SCHEDULE",
+        "5,300,1800,7200,18000,36000,50400,72000,86400",
+        "Seconds to wait after the 1st, 2nd, … failed attempt (each ±20 % jitter, at least "
+        "`Retry-After`); when the list is used up the delivery fails.",
+    ),
+    Variable(
+        "BROKER_WEBHOOK_DISABLE_AFTER",
+        "432000",
+        "Seconds of continuous failure after which an endpoint is disabled (5 days).",
+    ),
+    Variable(
+        "BROKER_WEBHOOK_SECRET_OVERLAP",
+        "86400",
+        "Default seconds the old signing secret keeps signing after a rotation.",
+    ),
+    Variable(
+        "BROKER_WEBHOOK_ALLOW_LOCAL",
+        "false",
+        "`true` accepts `http://` and loopback or private webhook URLs (dev and the sandbox "
+        "only; refused outside dev/test).",
+    ),
     Variable("BROKER_HTTP_CONNECT_TIMEOUT", "3.0", "Seconds to open an upstream connection."),
     Variable("BROKER_HTTP_READ_TIMEOUT", "10.0", "Seconds between bytes from an upstream."),
     Variable("BROKER_HTTP_MAX_CONNECTIONS", "20", "Pooled connections per upstream."),
@@ -213,6 +261,19 @@ class ConsentSettings:
     return_ttl: int
     reconcile_interval: int
     altinn_mode: str
+    events_interval: int = 60
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    poll_interval: float
+    concurrency: int
+    timeout: float
+    lease: float
+    retry_schedule: tuple[float, ...]
+    disable_after: int
+    secret_overlap: int
+    allow_local: bool
 
 
 @dataclass(frozen=True)
@@ -255,6 +316,7 @@ class Settings:
     maskinporten: MaskinportenSettings
     relay: RelaySettings
     auth_cache_seconds: int
+    webhooks: WebhookSettings
 
     def secret_values(self) -> tuple[str, ...]:
         """The plaintext secrets, for the log redactor to strike out wherever they appear."""
@@ -322,7 +384,9 @@ def _build(raw: Mapping[str, str]) -> Settings:
             return_ttl=_int(raw, "BROKER_FLOW_RETURN_TTL"),
             reconcile_interval=_int(raw, "BROKER_RECONCILE_INTERVAL"),
             altinn_mode=_choice(raw, "BROKER_ALTINN_MODE", ("vendor", "org")),
+            events_interval=_int(raw, "BROKER_ALTINN_EVENTS_INTERVAL"),
         ),
+        webhooks=_webhooks(raw),
         relay=RelaySettings(
             signing_key_file=raw["BROKER_SIGNING_KEY_FILE"],
             concurrency=_int(raw, "BROKER_SKATTEETATEN_CONCURRENCY"),
@@ -336,6 +400,47 @@ def _build(raw: Mapping[str, str]) -> Settings:
             client_token_scope=raw["BROKER_CLIENT_TOKEN_SCOPE"],
         ),
     )
+
+
+def _webhooks(raw: Mapping[str, str]) -> WebhookSettings:
+    settings = WebhookSettings(
+        poll_interval=_seconds(raw, "BROKER_WEBHOOK_POLL_INTERVAL"),
+        concurrency=_int(raw, "BROKER_WEBHOOK_CONCURRENCY"),
+        timeout=_float(raw, "BROKER_WEBHOOK_TIMEOUT"),
+        lease=_float(raw, "BROKER_WEBHOOK_LEASE"),
+        retry_schedule=_schedule(raw, "BROKER_WEBHOOK_RETRY_SCHEDULE"),
+        disable_after=_int(raw, "BROKER_WEBHOOK_DISABLE_AFTER"),
+        secret_overlap=_int(raw, "BROKER_WEBHOOK_SECRET_OVERLAP"),
+        allow_local=_choice(raw, "BROKER_WEBHOOK_ALLOW_LOCAL", ("true", "false")) == "true",
+    )
+    if settings.concurrency < 1:
+        raise SettingsError("BROKER_WEBHOOK_CONCURRENCY must be at least 1")
+    if settings.lease <= settings.timeout:
+        # A lease shorter than a delivery would let a second worker send it while the first
+        # still waits for the answer.
+        raise SettingsError("BROKER_WEBHOOK_LEASE must exceed BROKER_WEBHOOK_TIMEOUT")
+    return settings
+
+
+def _seconds(raw: Mapping[str, str], name: str) -> float:
+    """A number of seconds where 0 means "off"."""
+    try:
+        value = float(raw[name])
+    except ValueError:
+        raise SettingsError(f"{name} must be a number") from None
+    if not value >= 0:  # also refuses NaN
+        raise SettingsError(f"{name} must not be negative")
+    return value
+
+
+def _schedule(raw: Mapping[str, str], name: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in raw[name].split(","))
+    except ValueError:
+        raise SettingsError(f"{name} must be a comma-separated list of seconds") from None
+    if not all(delay > 0 for delay in delays):
+        raise SettingsError(f"{name} must list positive numbers of seconds")
+    return delays
 
 
 def _key_values(keys: str) -> list[str]:
@@ -391,6 +496,8 @@ def _check_secrets(settings: Settings) -> None:
         problems.append("BROKER_ENCRYPTION_KEYS is missing or holds a placeholder key")
     if not settings.relay.signing_key_file:
         problems.append("BROKER_SIGNING_KEY_FILE is missing")
+    if settings.webhooks.allow_local:
+        problems.append("BROKER_WEBHOOK_ALLOW_LOCAL=true is for dev and the sandbox only")
     if problems:
         raise SettingsError(
             f"refusing to start with BROKER_ENV={settings.env}: " + "; ".join(problems)

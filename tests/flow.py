@@ -138,6 +138,7 @@ async def _register(clients: ClientService, name: str, org: str) -> Tenant:
 
 
 Wrap = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
+_QUIET = {"reconcile_interval": "0", "altinn_events_interval": "0", "webhook_poll_interval": "0"}
 
 
 @asynccontextmanager
@@ -145,13 +146,20 @@ async def stack(
     database_url: str,
     tmp_path: Path,
     wrap_skatteetaten: Wrap | None = None,
+    webhooks: httpx.AsyncBaseTransport | None = None,
+    events_lag: int = 0,
     /,
     **settings: str,
 ) -> AsyncIterator[Stack]:
     """The whole stack; ``settings`` are BROKER_* overrides without the prefix (e.g.
     ``env="prod"``, ``public_url="https://broker.test"``). ``wrap_skatteetaten`` may put
-    something between the broker and the sandbox's Skatteetaten (to watch or answer instead)."""
-    async with _stack(database_url, tmp_path, wrap_skatteetaten, False, settings) as s:
+    something between the broker and the sandbox's Skatteetaten (to watch or answer instead);
+    ``webhooks`` replaces the network to the clients' webhook receivers; ``events_lag`` is
+    the sandbox Altinn events feed's safety lag (300 s in Altinn). Background jobs are
+    off unless ``settings`` turn them on: tests run them by hand (``run_once``)."""
+    async with _stack(
+        database_url, tmp_path, wrap_skatteetaten, webhooks, events_lag, False, settings
+    ) as s:
         yield s
 
 
@@ -161,7 +169,7 @@ async def loopback_stack(
 ) -> AsyncIterator[Stack]:
     """The whole stack with the sandbox served by uvicorn on a loopback port: the broker reaches
     it over real sockets with its configured transport (BROKER_HTTP_TRANSPORT)."""
-    async with _stack(database_url, tmp_path, None, True, settings) as s:
+    async with _stack(database_url, tmp_path, None, None, 0, True, settings) as s:
         yield s
 
 
@@ -170,6 +178,8 @@ async def _stack(
     database_url: str,
     tmp_path: Path,
     wrap_skatteetaten: Wrap | None,
+    webhooks: httpx.AsyncBaseTransport | None,
+    events_lag: int,
     loopback: bool,
     settings: dict[str, str],
 ) -> AsyncIterator[Stack]:
@@ -179,7 +189,9 @@ async def _stack(
     key_file = tmp_path / "broker-client.jwk.json"
     sandbox = world.build(
         world.SandboxConfig(
-            base_url=sandbox_url, broker_key_file=key_file, events_safety_lag_seconds=0
+            base_url=sandbox_url,
+            broker_key_file=key_file,
+            events_safety_lag_seconds=events_lag,
         ),
         clock,
     )
@@ -196,8 +208,7 @@ async def _stack(
             altinn_url=f"{sandbox_url}/altinn",
             skatteetaten_url=f"{sandbox_url}/skatteetaten",
             maskinporten_key_file=str(key_file),
-            reconcile_interval="0",
-            **settings,
+            **{**_QUIET, **settings},
         ),
         transports=None
         if loopback
@@ -207,6 +218,7 @@ async def _stack(
             "skatteetaten": wrap_skatteetaten(sandbox_transport)
             if wrap_skatteetaten
             else sandbox_transport,
+            **({"webhooks": webhooks} if webhooks is not None else {}),
         },
         clock=clock.now,
     )

@@ -22,6 +22,7 @@ from broker.consent.confirm import Confirmer
 from broker.consent.ids import uuid7
 from broker.consent.machine import ConsentFlow, Expired, Failed, InvalidTransition, Started, step
 from broker.consent.model import ConsentRequest, Language, State
+from broker.consent.notices import publish
 from broker.consent.ports import (
     AltinnConsents,
     AltinnRequest,
@@ -200,7 +201,7 @@ class BrowserFlow:
     ) -> None:
         now = self._now()
         try:
-            moved, _ = step(
+            moved, effects = step(
                 ConsentFlow(str(request.id), request.state, request.valid_to), event, now=now
             )
         except InvalidTransition:
@@ -216,6 +217,7 @@ class BrowserFlow:
                     ),
                     at=now,
                 )
+                await publish(uow, request, moved, effects, at=now)
                 await uow.commit()
 
     async def _touch(self, request: ConsentRequest) -> None:

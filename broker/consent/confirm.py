@@ -25,6 +25,7 @@ from broker.consent.machine import (
     step,
 )
 from broker.consent.model import ConsentRequest, Grant, State
+from broker.consent.notices import publish
 from broker.consent.ports import (
     AltinnConsents,
     AltinnState,
@@ -146,7 +147,7 @@ class Confirmer:
         now = self._now()
         flow = ConsentFlow(str(request.id), request.state, request.valid_to)
         try:
-            moved, _ = step(flow, event, now=now)
+            moved, effects = step(flow, event, now=now)
         except InvalidTransition:
             return Outcome(request.state, changed=False)
         async with self._units() as uow:
@@ -176,6 +177,7 @@ class Confirmer:
                 ),
                 at=now,
             )
+            await publish(uow, request, moved, effects, at=now)
             await uow.commit()
         return Outcome(moved.state, changed=True)
 

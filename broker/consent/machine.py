@@ -138,10 +138,12 @@ FINAL_STATES = frozenset(state for state, edges in TRANSITIONS.items() if not ed
 
 @dataclass(frozen=True)
 class Notify:
-    """Tell the client (webhook) that the request reached ``state``."""
+    """Tell the client (webhook) that the request reached ``state``. ``detail`` says why a
+    revocation happened (e.g. Skatteetaten's ``kode``); ``reason`` names who or what."""
 
     state: State
     reason: str | None
+    detail: str | None = None
 
 
 class InvalidTransition(Exception):
@@ -163,7 +165,8 @@ def step(flow: ConsentFlow, event: Event, *, now: datetime) -> tuple[ConsentFlow
     changed = replace(flow, state=target, reason=reason, changed_at=now)
     if isinstance(event, Granted):
         changed = replace(changed, valid_to=event.valid_to)
-    effects = [] if target == flow.state else [Notify(target, reason)]
+    detail = event.reason if isinstance(event, Revoked) else None
+    effects = [] if target == flow.state else [Notify(target, reason, detail)]
     return changed, effects
 
 

@@ -27,13 +27,19 @@ from starlette.routing import Route
 from broker.consent.model import Language, RevokedBy, State
 
 __all__ = [
+    "CLIENT_SECURITY",
     "ERROR_CODES",
+    "INTERNAL",
     "PROBLEM_TYPE_PREFIX",
     "STATUS_MEANINGS",
+    "UNAUTHENTICATED",
     "ErrorCode",
     "document",
+    "json_response",
     "openapi_routes",
+    "problem_response",
     "render_docs",
+    "schema_ref",
 ]
 
 PROBLEM_TYPE_PREFIX = "urn:ebevis-broker:problem:"
@@ -67,7 +73,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode(
         "not_found",
         404,
-        "No such consent request for this client; also the answer for other clients' ids.",
+        "No such consent request (or webhook endpoint or delivery) for this client; also the "
+        "answer for other clients' ids.",
     ),
     ErrorCode(
         "subject_not_found",
@@ -104,6 +111,12 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "consent_expired",
         409,
         "The grant's `valid_to` has passed; the request is now `expired`.",
+    ),
+    ErrorCode(
+        "endpoint_disabled",
+        409,
+        "The webhook endpoint is disabled (by you, after a 410, or after failing "
+        "continuously); enable it with PUT before redelivering.",
     ),
     ErrorCode(
         "consent_revoked",
@@ -249,6 +262,14 @@ _INTERNAL = _problem(500, "A fault on our side.", "internal_error")
 _NOT_FOUND = _problem(
     404, "No such consent request for this client (other clients' ids included).", "not_found"
 )
+
+# Building blocks for the other features' parts of this document (broker/webhooks/openapi.py).
+CLIENT_SECURITY = _CLIENT_SECURITY
+UNAUTHENTICATED = _UNAUTHENTICATED
+INTERNAL = _INTERNAL
+problem_response = _problem
+json_response = _json
+schema_ref = _ref
 
 _EXAMPLE_ID = "0198f0d2-6c1e-7a4b-9d3e-5a1f2b3c4d5e"
 _EXAMPLE_REQUEST = {
@@ -952,6 +973,10 @@ def _other_paths() -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (a new dict on every call)."""
+    # The webhook feature documents its own part with the building blocks above; imported
+    # here, when the document is built, because that module imports this one.
+    from broker.webhooks import openapi as hooks
+
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
@@ -971,12 +996,23 @@ def document() -> dict[str, Any]:
                 "name": "Data",
                 "description": "Skatteetaten's data for a granted request, signed by the broker.",
             },
+            {
+                "name": "Webhooks",
+                "description": "Signed callbacks when a consent request changes (Standard "
+                "Webhooks): the endpoint, its secrets, deliveries; the events under `webhooks`.",
+            },
             {"name": "Operations", "description": "Probes for the platform."},
             {"name": "Documentation", "description": "This document."},
         ],
-        "paths": {**_consent_paths(), **_relay_paths(), **_other_paths()},
+        "paths": {
+            **_consent_paths(),
+            **_relay_paths(),
+            **hooks.webhook_paths(),
+            **_other_paths(),
+        },
+        "webhooks": hooks.webhooks(),
         "components": {
-            "schemas": {**_schemas(), **_relay_schemas()},
+            "schemas": {**_schemas(), **_relay_schemas(), **hooks.webhook_schemas()},
             "parameters": {
                 "ConsentRequestId": {
                     "name": "id",

@@ -8,7 +8,7 @@ from whatever their upstream did, so the service never sees an httpx or JOSE err
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -19,6 +19,9 @@ from broker.consent.model import ConsentRequest, Grant, HistoryEntry, RevokedBy,
 __all__ = [
     "AltinnConsents",
     "AltinnCreated",
+    "AltinnFeed",
+    "AltinnFeedEvent",
+    "AltinnFeedPage",
     "AltinnRequest",
     "AltinnState",
     "AltinnStatus",
@@ -30,6 +33,9 @@ __all__ = [
     "ConsentUnavailable",
     "DuplicateKey",
     "IdempotencyStore",
+    "JobCursors",
+    "Notice",
+    "Outbox",
     "PageCursor",
     "StoredResponse",
     "UnitOfWork",
@@ -121,6 +127,47 @@ class AltinnConsents(Protocol):
 
     async def status(self, consent_id: uuid.UUID, *, requestor_org: str) -> AltinnState:
         """Read the request's current state. Raises UpstreamRefused('not_found') if unknown."""
+        ...
+
+
+class AltinnFeedEvent(Protocol):
+    """One entry of Altinn's consent events feed: a hint that a request changed, never proof."""
+
+    @property
+    def consent_id(self) -> uuid.UUID: ...
+
+    @property
+    def event_type(self) -> str: ...  # Altinn's spelling, e.g. "Revoked"
+
+    @property
+    def created(self) -> datetime: ...
+
+
+class AltinnFeedPage(Protocol):
+    @property
+    def events(self) -> Sequence[AltinnFeedEvent]: ...
+
+    @property
+    def next(self) -> str | None:
+        """Set when more events may follow at once."""
+        ...
+
+    @property
+    def cursor(self) -> str | None:
+        """The continuation to ask with next time (persist it once the page is handled)."""
+        ...
+
+
+class AltinnFeed(Protocol):
+    async def events(
+        self,
+        continuation: str | None,
+        *,
+        requestor_org: str,
+        created_after: datetime | None = None,
+    ) -> AltinnFeedPage:
+        """A page of the events of requests to ``requestor_org``, oldest first. Altinn shows
+        only events older than its safety lag (300 s)."""
         ...
 
 
@@ -231,6 +278,45 @@ class ConsentStore(Protocol):
         starting after ``after``."""
         ...
 
+    async def by_altinn_id(self, altinn_id: uuid.UUID) -> ConsentRequest | None: ...
+
+    async def granted_requestors(self) -> list[str]:
+        """The requestor orgs that hold at least one grant (whose Altinn feeds are watched)."""
+        ...
+
+    async def due_grants(self, *, now: datetime, limit: int) -> list[ConsentRequest]:
+        """Granted requests whose ``valid_to`` has passed, oldest first (for the expiry job)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A webhook event for the request's client, written in the same transaction as the change
+    it reports (a transactional outbox). ``id`` is the event's stable ``webhook-id``; the
+    payload is thin: ids, status, reason and times, never a token or data."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    consent_request_id: uuid.UUID
+    event_type: str
+    occurred_at: datetime
+    payload: Mapping[str, Any]
+
+
+class Outbox(Protocol):
+    async def add(self, notice: Notice) -> None:
+        """Queue ``notice`` for delivery, in the caller's transaction. A client without a
+        webhook endpoint gets nothing queued."""
+        ...
+
+
+class JobCursors(Protocol):
+    """Where a background job left off (e.g. a continuation token), per job name."""
+
+    async def get(self, name: str) -> str | None: ...
+
+    async def put(self, name: str, value: str, *, at: datetime) -> None: ...
+
 
 class AuditLog(Protocol):
     async def append(self, record: AuditRecord, *, at: datetime) -> None: ...
@@ -269,6 +355,12 @@ class UnitOfWork(Protocol):
 
     @property
     def idempotency(self) -> IdempotencyStore: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def cursors(self) -> JobCursors: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -1,12 +1,15 @@
-"""The reconciler: no request stays pending or redirected past its validity, and an answer given
-without a return to the broker (a closed tab, an answer in the Altinn portal) is still recorded.
+"""The reconciler: no request stays pending, redirected or granted past its validity, and an
+answer given without a return to the broker (a closed tab, an answer in the Altinn portal) is
+still recorded.
 
 Each pass takes the next batch of open requests in (updated_at, id) order, continuing where the
 last pass stopped and starting over at the end, so requests that nobody answers (and that a
 check therefore does not change) cannot hide newer ones. A request past ``valid_to`` expires. A
 request with an Altinn id is confirmed exactly as a browser return would be (Altinn, then
 Maskinporten), under the same single-use claim, so a return arriving at the same moment cannot
-race it.
+race it. Then the grants whose ``valid_to`` has passed expire (the expiry job), so the client
+hears ``consent_request.expired`` at ``valid_to`` (within one interval) instead of at the next
+data call; each expiry goes through the state machine and queues its event with the change.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import datetime
 from broker.consent.confirm import Confirmer
 from broker.consent.machine import ConsentFlow, Expired, InvalidTransition, step
 from broker.consent.model import ConsentRequest, State
+from broker.consent.notices import publish
 from broker.consent.ports import PageCursor, UnitOfWork, UpstreamUnavailable
 from broker.consent.service import audit_transition
 
@@ -33,6 +37,7 @@ class Report:
     checked: int
     changed: int
     unavailable: int
+    grants_expired: int = 0
 
 
 class Reconciler:
@@ -62,12 +67,30 @@ class Reconciler:
                 changed += await self._one(request)
             except UpstreamUnavailable:
                 unavailable += 1
-        if changed or unavailable:
+        grants_expired = await self.expire_grants()
+        if changed or unavailable or grants_expired:
             logger.info(
                 "reconciled",
-                extra={"checked": len(requests), "changed": changed, "unavailable": unavailable},
+                extra={
+                    "checked": len(requests),
+                    "changed": changed,
+                    "unavailable": unavailable,
+                    "grants_expired": grants_expired,
+                },
             )
-        return Report(len(requests), changed, unavailable)
+        return Report(len(requests), changed, unavailable, grants_expired)
+
+    async def expire_grants(self, *, max_batches: int = 10) -> int:
+        """Expire granted requests past ``valid_to``, oldest first; return how many."""
+        expired = 0
+        for _ in range(max_batches):
+            async with self._units() as uow:
+                due = await uow.consents.due_grants(now=self._now(), limit=self._batch)
+            for request in due:
+                expired += await self._expire(request)
+            if len(due) < self._batch:
+                break
+        return expired
 
     async def _one(self, request: ConsentRequest) -> int:
         if request.valid_to <= self._now():
@@ -92,7 +115,7 @@ class Reconciler:
     async def _expire(self, request: ConsentRequest) -> int:
         now = self._now()
         try:
-            moved, _ = step(
+            moved, effects = step(
                 ConsentFlow(str(request.id), request.state, request.valid_to), Expired(), now=now
             )
         except InvalidTransition:
@@ -102,11 +125,14 @@ class Reconciler:
                 request.id, expected=request.state, to=moved.state, reason="valid_to", at=now
             ):
                 return 0
+            if request.state is State.GRANTED:
+                await uow.consents.end_grant(request.id, at=now, by=None, reason="valid_to")
             await uow.audit.append(
                 audit_transition(
                     request, "expired", actor=_ACTOR, state=moved.state, reason="valid_to"
                 ),
                 at=now,
             )
+            await publish(uow, request, moved, effects, at=now)
             await uow.commit()
         return 1

@@ -16,6 +16,7 @@ from typing import Any
 
 from broker.consent.machine import Cancelled, ConsentFlow, InvalidTransition, step
 from broker.consent.model import Caller, ConsentRequest, Generation, RevokedBy, State
+from broker.consent.notices import publish
 from broker.consent.ports import AuditRecord, DuplicateKey, UnitOfWork
 from broker.consent.return_urls import matches_registered
 from broker.consent.schemas import (
@@ -228,7 +229,7 @@ class ConsentService:
             request = await _owned(uow, caller, request_id)
             flow = ConsentFlow(str(request.id), request.state, request.valid_to)
             try:
-                moved, _ = step(flow, Cancelled(), now=now)
+                moved, effects = step(flow, Cancelled(), now=now)
             except InvalidTransition:
                 raise Conflict(
                     f"A {request.state.value} request cannot be cancelled", code="invalid_state"
@@ -250,6 +251,7 @@ class ConsentService:
                 ),
                 at=now,
             )
+            await publish(uow, request, moved, effects, at=now)
             updated = await uow.consents.get(request.id, client_id=caller.client_id)
             await uow.commit()
         assert updated is not None

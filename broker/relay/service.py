@@ -19,6 +19,7 @@ from typing import Any
 
 from broker.consent.machine import ConsentFlow, Expired, InvalidTransition, Revoked, step
 from broker.consent.model import Caller, ConsentRequest, RevokedBy, State
+from broker.consent.notices import publish
 from broker.consent.ports import (
     AuditRecord,
     ConsentUnavailable,
@@ -239,7 +240,7 @@ class RelayService:
     ) -> None:
         now = self._now()
         try:
-            moved, _ = step(
+            moved, effects = step(
                 ConsentFlow(str(request.id), request.state, request.valid_to), event, now=now
             )
         except InvalidTransition:
@@ -258,6 +259,7 @@ class RelayService:
                 ),
                 at=now,
             )
+            await publish(uow, request, moved, effects, at=now)
             await uow.commit()
 
 

@@ -170,6 +170,29 @@ class SqlConsentStore:
         query = _with_grant().where(Row.state.in_(_OPEN))
         return await self._after(query, after, limit)
 
+    async def by_altinn_id(self, altinn_id: uuid.UUID) -> ConsentRequest | None:
+        return await self._one(_with_grant().where(Row.altinn_consent_id == altinn_id))
+
+    async def granted_requestors(self) -> list[str]:
+        query = (
+            select(Row.requestor_org)
+            .where(Row.state == State.GRANTED.value)
+            .distinct()
+            .order_by(Row.requestor_org)
+        )
+        return list((await self._session.execute(query)).scalars())
+
+    async def due_grants(self, *, now: datetime, limit: int) -> list[ConsentRequest]:
+        # ix_consent_requests_state_valid_to serves this.
+        query = (
+            _with_grant()
+            .where(Row.state == State.GRANTED.value, Row.valid_to <= now)
+            .order_by(Row.valid_to, Row.id)
+            .limit(limit)
+        )
+        rows = (await self._session.execute(query)).all()
+        return [_from_row(row) for row in rows]
+
     async def _after(
         self, query: Select[*tuple[Any, ...]], after: PageCursor | None, limit: int
     ) -> list[ConsentRequest]:

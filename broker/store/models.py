@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from broker.consent.model import Generation, Language, RevokedBy, State
+from broker.consent.notices import EventType
 from broker.store.types import UTCDateTime
 
 NAMING_CONVENTION = {
@@ -242,19 +243,21 @@ class AuditEvent(Base):
 class OutboxEvent(Base):
     """A webhook event, written in the same transaction as the change it reports.
 
-    ``id`` is the stable ``webhook-id``; workers claim rows by lease.
+    ``id`` is the stable ``webhook-id``; workers claim rows by lease. ``last_error`` says why
+    the latest attempt failed (or why the event was not sent: the endpoint is disabled).
     """
 
     __tablename__ = "webhook_outbox"
     __table_args__ = (
         CheckConstraint(_check_in("status", OutboxStatus), name="status"),
+        CheckConstraint(_check_in("event_type", EventType), name="event_type"),
         Index("ix_webhook_outbox_due", "status", "next_attempt_at"),
+        # A client's deliveries, newest first (ids are UUIDv7, so time-ordered).
+        Index("ix_webhook_outbox_client_list", "client_id", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    client_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("clients.id", ondelete="CASCADE"), index=True
-    )
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     consent_request_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("consent_requests.id", ondelete="SET NULL"), index=True
     )
@@ -267,6 +270,8 @@ class OutboxEvent(Base):
     lease_expires_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(200))
 
 
 class WebhookAttempt(Base):

@@ -10,7 +10,10 @@ from broker.crypto import Cipher
 from broker.store.audit import SqlAuditLog
 from broker.store.clients import SqlClientStore
 from broker.store.consents import SqlConsentStore
+from broker.store.cursors import SqlJobCursors
 from broker.store.idempotency import SqlIdempotencyStore
+from broker.store.outbox import SqlOutbox
+from broker.store.webhooks import SqlWebhookStore
 
 __all__ = ["SqlUnitOfWork", "unit_of_work_factory"]
 
@@ -20,10 +23,20 @@ class SqlUnitOfWork:
     audit: SqlAuditLog
     idempotency: SqlIdempotencyStore
     clients: SqlClientStore
+    outbox: SqlOutbox
+    cursors: SqlJobCursors
+    webhooks: SqlWebhookStore
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], cipher: Cipher) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        cipher: Cipher,
+        *,
+        on_outbox: Callable[[], None] | None = None,
+    ) -> None:
         self._sessions = sessions
         self._cipher = cipher
+        self._on_outbox = on_outbox
         self._session: AsyncSession | None = None
 
     async def __aenter__(self) -> SqlUnitOfWork:
@@ -32,6 +45,9 @@ class SqlUnitOfWork:
         self.audit = SqlAuditLog(self._session)
         self.idempotency = SqlIdempotencyStore(self._session)
         self.clients = SqlClientStore(self._session)
+        self.outbox = SqlOutbox(self._session)
+        self.cursors = SqlJobCursors(self._session)
+        self.webhooks = SqlWebhookStore(self._session, self._cipher)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -44,6 +60,11 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self._session is not None
         await self._session.commit()
+        if self.outbox.added and self._on_outbox is not None:
+            # Events are committed: wake this process's delivery worker instead of waiting
+            # for its next poll (other processes find them by polling).
+            self.outbox.added = 0
+            self._on_outbox()
 
 
 def unit_of_work_factory(

@@ -331,9 +331,15 @@ def _raise_first(validator: Draft202012Validator, instance: Any, what: str) -> N
 
 @asynccontextmanager
 async def api_stack(
-    database_url: str, tmp_path: Path, *, checker: OpenApiChecker | None = None, **settings: str
+    database_url: str,
+    tmp_path: Path,
+    *,
+    checker: OpenApiChecker | None = None,
+    webhooks: httpx.AsyncBaseTransport | None = None,
+    **settings: str,
 ) -> AsyncIterator[Stack]:
-    """``tests.flow.stack`` whose API client checks every answer against the document."""
-    async with stack(database_url, tmp_path, **settings) as s:
+    """``tests.flow.stack`` whose API client checks every answer against the document;
+    ``webhooks`` is the network to the clients' webhook receivers."""
+    async with stack(database_url, tmp_path, None, webhooks, **settings) as s:
         s.api.event_hooks = {"request": [], "response": [(checker or OpenApiChecker()).hook]}
         yield s

@@ -122,9 +122,11 @@ async def relay_stack(
     tmp_path: Path,
     *,
     checker: OpenApiChecker | None = None,
+    webhooks: httpx.AsyncBaseTransport | None = None,
     **settings: str,
 ) -> AsyncIterator[RelayStack]:
-    """``tests.flow.stack`` with a :class:`Tap` before the sandbox's Skatteetaten."""
+    """``tests.flow.stack`` with a :class:`Tap` before the sandbox's Skatteetaten
+    (``webhooks``: the network to the clients' webhook receivers)."""
     read_timeout = settings.get("http_read_timeout")
     taps: list[Tap] = []
 
@@ -132,7 +134,7 @@ async def relay_stack(
         taps.append(Tap(transport, float(read_timeout) if read_timeout else None))
         return taps[-1]
 
-    async with stack(database_url, tmp_path, tap, **settings) as s:
+    async with stack(database_url, tmp_path, tap, webhooks, **settings) as s:
         if checker is not None:
             s.api.event_hooks = {"request": [], "response": [checker.hook]}
         yield RelayStack(s, taps[0])

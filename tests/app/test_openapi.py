@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +28,7 @@ from starlette.routing import Route
 from broker.app import create_app
 from broker.consent.model import Language, RevokedBy, State
 from broker.consent.openapi import ERROR_CODES, STATUS_MEANINGS, document, openapi_routes
-from tests.app.api_support import OpenApiChecker, new_body, post
+from tests.app.api_support import OpenApiChecker, granted, new_body, post
 from tests.app.relay_support import (
     EBEVIS,
     KODE,
@@ -105,6 +106,7 @@ OPENAPI_31_SUBSET: dict[str, Any] = {
             "propertyNames": {"pattern": "^/"},
             "additionalProperties": {"$ref": "#/$defs/path-item"},
         },
+        webhooks=_map({"$ref": "#/$defs/path-item"}),
         components=_closed(
             [],
             schemas=_map({"type": ["object", "boolean"]}),
@@ -434,11 +436,52 @@ async def _relay_tour(rs: RelayStack) -> None:
     await s.api.get("/.well-known/jwks.json")  # 200
 
 
+async def _webhook_tour(s: Stack) -> None:
+    """Every documented answer of the webhook API (the other tenant, so the relay tour's
+    requests queue nothing)."""
+    h = s.other.headers
+    endpoint, rotate = "/v1/webhook-endpoint", "/v1/webhook-endpoint/secrets"
+    as_json = {**h, "content-type": "application/json"}
+    await s.api.get(endpoint, headers=h)  # 404
+    await s.api.post(rotate, headers=h)  # 404
+    await s.api.put(endpoint, json={"url": "http://93.184.216.34/hook"}, headers=h)  # 422
+    await s.api.put(endpoint, content=b"{", headers=as_json)  # 400
+    await s.api.put(endpoint, content=b"{}", headers=h)  # 415
+    await s.api.put(endpoint, content=b" " * 70_000, headers=as_json)  # 413
+    for path in (endpoint, rotate):
+        await (s.api.put if path == endpoint else s.api.post)(path, json={})  # 401
+    await s.api.put(endpoint, json={"url": "https://93.184.216.34/hook"}, headers=h)  # 201
+    await s.api.put(endpoint, json={"url": "https://93.184.216.35/hook"}, headers=h)  # 200
+    await s.api.get(endpoint, headers=h)  # 200
+    await s.api.get(endpoint)  # 401
+    await s.api.post(rotate, json={"overlap_seconds": 60}, headers=h)  # 201
+    await s.api.post(rotate, json={"overlap_seconds": -1}, headers=h)  # 422
+    await s.api.post(rotate, content=b"{", headers=as_json)  # 400
+    await s.api.post(rotate, content=b"{}", headers=h)  # 415
+    await s.api.post(rotate, content=b" " * 70_000, headers=as_json)  # 413
+    await granted(s, s.other)  # queues consent_request.granted
+    listed = (await s.api.get("/v1/webhook-deliveries", headers=h)).json()  # 200
+    await s.api.get("/v1/webhook-deliveries?limit=0", headers=h)  # 422
+    await s.api.get("/v1/webhook-deliveries")  # 401
+    one = f"/v1/webhook-deliveries/{listed['items'][0]['id']}"
+    unknown = f"/v1/webhook-deliveries/{uuid.uuid4()}"
+    await s.api.get(one, headers=h)  # 200
+    await s.api.get(one)  # 401
+    await s.api.get(unknown, headers=h)  # 404
+    await s.api.post(f"{one}/redeliver", headers=h)  # 202
+    await s.api.post(f"{one}/redeliver")  # 401
+    await s.api.post(f"{unknown}/redeliver", headers=h)  # 404
+    await s.api.put(
+        endpoint, json={"url": "https://93.184.216.35/hook", "enabled": False}, headers=h
+    )
+    await s.api.post(f"{one}/redeliver", headers=h)  # 409 endpoint_disabled
+
+
 async def test_real_answers_of_every_documented_operation_match_the_document(
     database_url: str, tmp_path: Path
 ) -> None:
     checker = RelayChecker()
-    settings = {
+    settings: dict[str, Any] = {
         "http_read_timeout": "0.3",
         "skatteetaten_concurrency": "1",
         "skatteetaten_slot_timeout": "0.05",
@@ -449,6 +492,7 @@ async def test_real_answers_of_every_documented_operation_match_the_document(
             s.app.router.routes.extend(openapi_routes())  # until the lead wires them
         await _tour(s)
         await _relay_tour(rs)
+        await _webhook_tour(s)
 
     # /readyz's 503: an app whose database was never migrated.
     unmigrated = create_app(make_settings(database_url=sqlite_url(tmp_path / "empty")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import consent_lookup, relay_overhead, token_stampede
+from bench import consent_lookup, relay_overhead, token_stampede, webhook_delivery
 from tests.support import in_ci, postgres_reachable
 
 pytestmark = pytest.mark.slow
@@ -38,3 +38,18 @@ async def test_consent_lookup_smoke_reports_the_ratio() -> None:
     figures = await consent_lookup.run(smoke=True)
     assert isinstance(figures["p99_ratio"], float)
     assert consent_lookup.report(figures)
+
+
+async def test_webhook_delivery_smoke_reports_rates_ratios_and_latencies() -> None:
+    figures = await webhook_delivery.run(smoke=True, postgres=False)
+    worker = figures["arms"]["worker-sqlite"]
+    assert figures["arms"]["baseline"]["errors"] == 0
+    assert isinstance(figures["ratios"]["worker-sqlite"], float)
+    assert worker["throughput"]["deliveries_per_s"] > 0
+    assert worker["throughput"]["duplicates"] == 0
+    for label in ("same_process", "other_process"):
+        latency = worker[f"latency_{label}"]
+        assert latency["delivered"] == latency["events"] - latency["enqueue_failures"]
+        assert latency["duplicates"] == 0
+        assert isinstance(latency["p99_ms"], float)
+    assert webhook_delivery.report(figures)

@@ -15,6 +15,7 @@ from broker.consent.ports import (
     AltinnState,
     AuditRecord,
     ConsentToken,
+    Notice,
     PageCursor,
     StoredResponse,
     UpstreamUnavailable,
@@ -101,6 +102,16 @@ class FakeStore:
     ) -> list[ConsentRequest]:
         return [r for r in self.requests.values() if r.state in (State.PENDING, State.REDIRECTED)]
 
+    async def by_altinn_id(self, altinn_id: uuid.UUID) -> ConsentRequest | None:
+        return next((r for r in self.requests.values() if r.altinn_consent_id == altinn_id), None)
+
+    async def granted_requestors(self) -> list[str]:
+        return sorted({r.requestor_org for r in self.requests.values() if r.state is State.GRANTED})
+
+    async def due_grants(self, *, now: datetime, limit: int) -> list[ConsentRequest]:
+        due = [r for r in self.requests.values() if r.state is State.GRANTED and r.valid_to <= now]
+        return due[:limit]
+
 
 @dataclass
 class FakeAudit:
@@ -135,12 +146,33 @@ class FakeIdempotency:
 
 
 @dataclass
+class FakeOutbox:
+    notices: list[Notice] = field(default_factory=list)
+
+    async def add(self, notice: Notice) -> None:
+        self.notices.append(notice)
+
+
+@dataclass
+class FakeCursors:
+    values: dict[str, str] = field(default_factory=dict)
+
+    async def get(self, name: str) -> str | None:
+        return self.values.get(name)
+
+    async def put(self, name: str, value: str, *, at: datetime) -> None:
+        self.values[name] = value
+
+
+@dataclass
 class FakeUnits:
     """One shared in-memory 'database'; commits are counted, nothing is ever rolled back."""
 
     consents: FakeStore = field(default_factory=FakeStore)
     audit: FakeAudit = field(default_factory=FakeAudit)
     idempotency: FakeIdempotency = field(default_factory=FakeIdempotency)
+    outbox: FakeOutbox = field(default_factory=FakeOutbox)
+    cursors: FakeCursors = field(default_factory=FakeCursors)
     commits: int = 0
 
     def __call__(self) -> FakeUnits:

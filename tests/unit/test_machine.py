@@ -65,7 +65,8 @@ def test_each_pair_either_moves_as_the_table_says_or_raises(state: State, event:
     if target == state:
         assert effects == []
     else:
-        assert effects == [Notify(target, flow.reason)]
+        detail = event.reason if isinstance(event, Revoked) else None
+        assert effects == [Notify(target, flow.reason, detail)]
 
 
 def test_final_states_accept_nothing() -> None:
@@ -90,8 +91,10 @@ def test_a_grant_that_is_already_over_is_refused() -> None:
 
 
 def test_revocation_and_failure_carry_their_reason() -> None:
-    revoked, _ = step(_flow(State.GRANTED), Revoked(RevokedBy.SKATTEETATEN, "-007"), now=NOW)
+    revoked, notes = step(_flow(State.GRANTED), Revoked(RevokedBy.SKATTEETATEN, "-007"), now=NOW)
     assert revoked.reason == "skatteetaten"
+    # Who (the reason) and why (the detail) both reach the webhook.
+    assert notes == [Notify(State.REVOKED, "skatteetaten", "-007")]
     failed, effects = step(_flow(State.PENDING), Failed("altinn_unavailable"), now=NOW)
     assert failed.reason == "altinn_unavailable"
     assert effects == [Notify(State.FAILED, "altinn_unavailable")]

@@ -1,0 +1,1 @@
+"""Webhooks to procurement systems: endpoints and secrets, signed at-least-once delivery."""
