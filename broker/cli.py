@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -17,6 +18,7 @@ from starlette.applications import Starlette
 from broker.admin import commands as admin_commands
 from broker.app import admin_tools, create_app
 from broker.clients.service import ClientService
+from broker.consent.model import Caller
 from broker.logs import configure_logging
 from broker.sandbox import app as sandbox_app
 from broker.sandbox import world
@@ -24,6 +26,7 @@ from broker.sandbox.portal import PortalConfig
 from broker.settings import Settings, SettingsError
 from broker.store import migrate
 from broker.store.db import create_engine
+from broker.webhooks.service import WebhookService
 
 __all__ = ["main"]
 
@@ -129,8 +132,25 @@ DEMO_PORTAL = "Demo portal (sandbox)"
 DEMO_PORTAL_ORG = "974760673"
 
 
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's portal receives webhooks on loopback over http, which only dev allows."""
+    hooks = dataclasses.replace(settings.webhooks, allow_local=settings.is_dev)
+    return dataclasses.replace(settings, webhooks=hooks)
+
+
+async def portal_webhook_secret(broker: Starlette, caller: Caller, url: str) -> str:
+    """Register the portal's webhook endpoint; its secret (a new one if an earlier demo run
+    registered the endpoint: that run's secret was not kept)."""
+    service: WebhookService = broker.state.webhooks
+    status, body = await service.put_endpoint(caller, {"url": url})
+    if status == 201:
+        return str(body["secret"])
+    return str((await service.rotate_secret(caller, {"overlap_seconds": 0}))["secret"])
+
+
 def _demo(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:  # pragma: no cover
     sandbox = _build_sandbox(args, _LOOPBACK, write_key=True)
+    settings = demo_settings(settings)
     broker = create_app(settings)
     asyncio.run(_demo_main(settings, sandbox, broker, args.sandbox_port, out))
     return 0
@@ -146,9 +166,15 @@ async def _demo_main(
         name=DEMO_PORTAL, org_number=DEMO_PORTAL_ORG, return_urls=(f"{base}/portal/return",)
     )
     key = await clients.issue_key(client_id, label="make demo")
+    return_url = f"{base}/portal/return"
+    caller = Caller(client_id=client_id, name=DEMO_PORTAL, return_urls=(return_url,))
+    secret = await portal_webhook_secret(broker, caller, f"{base}/portal/webhooks")
     await broker.state.resources.engine.dispose()
     portal = PortalConfig(
-        broker_url=settings.public_url, api_key=key.value, return_url=f"{base}/portal/return"
+        broker_url=settings.public_url,
+        api_key=key.value,
+        return_url=return_url,
+        webhook_secrets=(secret,),
     )
     out.write("\n".join(sandbox.describe()) + "\n\n")
     out.write(f"ebevis-broker demo: open {base}/portal/ (broker on {settings.public_url})\n")

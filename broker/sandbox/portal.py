@@ -9,6 +9,9 @@ so that a person running the demo can click the whole flow:
     GET  /requests/{id}  the request as the API reports it, with its history
     GET  /requests/{id}/data  fetches Skatteetaten's data through the broker's relay and
                          verifies its ``Broker-Signature`` against the broker's JWKS
+    POST /webhooks       the portal's webhook endpoint (``portal_webhooks.py``): verifies each
+                         delivery with the ``standardwebhooks`` library
+    GET  /webhooks       the deliveries received, with their verification results
 
 The status shown is always the one read from the API: the query the broker adds to the return URL
 (``consent_request``, ``status``) only says which request to read. Routes are relative to the
@@ -60,7 +63,9 @@ from broker.sandbox.portal_html import (
     form_page,
     message_page,
     problem_page,
+    webhooks_page,
 )
+from broker.sandbox.portal_webhooks import BODY_LIMIT, WebhookInbox
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -92,6 +97,9 @@ class PortalConfig:
     broker_url: str  # the broker's public base URL, e.g. http://127.0.0.1:8000
     api_key: str = field(repr=False)
     return_url: str  # the portal's own return page, registered with the broker for this client
+    # The signing secrets of the portal's webhook endpoint (current first, then the previous
+    # one during a rotation); empty: deliveries cannot be verified and are refused.
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def api_url(self, path: str) -> str:
         return f"{self.broker_url.rstrip('/')}{API_PATH}{path}"
@@ -434,6 +442,7 @@ class _Portal:
         self.api = _BrokerApi(config, http)
         self.parties = parties
         self.requests = requests
+        self.inbox = WebhookInbox(config.webhook_secrets)
         self.csrf = secrets.token_urlsafe(32)  # per process: enough for a local demo
         self.authorities = self._choices(OrgKind.CONTRACTING_AUTHORITY)
         self.suppliers = self._choices(OrgKind.FOREIGN_SUPPLIER)
@@ -448,6 +457,7 @@ class _Portal:
             Route("/return", self.returned, methods=["GET"]),
             Route("/requests/{id}", self.show, methods=["GET"]),
             Route("/requests/{id}/data", self.data, methods=["GET"]),
+            Route("/webhooks", self.webhooks, methods=["GET", "POST"]),
         ]
 
     def party(self, orgnr: str) -> str:
@@ -593,6 +603,19 @@ class _Portal:
             message = f"The data lacks a valid '{exc}'."
             return _html(message_page(_UNEXPECTED, message, prefix=prefix), 502)
         return _html(data_page(prefix=prefix, request_id=request_id, data=data, error=None))
+
+    async def webhooks(self, request: Request) -> Response:
+        if request.method != "POST":
+            received = self.inbox.newest_first()
+            return _html(webhooks_page(prefix=_prefix(request), received=received))
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > BODY_LIMIT:
+                break
+        entry = self.inbox.receive(body, request.headers)
+        # 2xx only for a delivery that verifies: the broker retries anything else.
+        return Response(status_code=204 if entry.verified else 400)
 
     async def http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

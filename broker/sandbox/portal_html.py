@@ -8,7 +8,10 @@ text field "Reference" (``#reference``), the select "Language" (``#language``) a
 shows ``#signature`` ("Signature verified", class ``verified``; or the failure, class
 ``failed``, and no data), the counts in ``#count-<name>``, ``#data-subject``, ``#data-levert``,
 ``#data-korrelasjonsid`` and ``#data-request-id``; an error page shows a problem in
-``#problem-title``, ``#problem-detail`` and ``#problem-code``.
+``#problem-title``, ``#problem-detail`` and ``#problem-code``. The webhooks page lists the
+deliveries received in ``table#webhooks`` (one row per delivery, class ``verified`` or
+``refused``, the result in ``td.result``), or ``#no-webhooks``; the start page links to it
+(``#webhooks-link``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
+from typing import Protocol
 
 __all__ = [
     "LANGUAGES",
@@ -31,6 +35,7 @@ __all__ = [
     "form_page",
     "message_page",
     "problem_page",
+    "webhooks_page",
 ]
 
 LANGUAGES = (("nb", "Norsk bokmål (nb)"), ("nn", "Norsk nynorsk (nn)"), ("en", "English (en)"))
@@ -218,6 +223,7 @@ def form_page(
         f"{_select('language', 'Language', LANGUAGES, values)}"
         '<div><button type="submit">Ask for consent</button></div></form>'
         f"<h2>Requests from this portal</h2>{_requests_table(prefix, entries, party)}"
+        f'<p><a id="webhooks-link" href="{escape(prefix)}/webhooks">Webhooks received</a></p>'
     )
     return _page("Procurement portal", body, prefix=prefix)
 
@@ -360,3 +366,59 @@ def problem_page(problem: Problem, *, heading: str, prefix: str) -> str:
 
 def message_page(title: str, message: str, *, prefix: str) -> str:
     return _page(title, f'<p role="alert" id="message">{escape(message)}</p>', prefix=prefix)
+
+
+class Received(Protocol):
+    """A webhook delivery as the portal recorded it (``portal_webhooks.ReceivedWebhook``)."""
+
+    @property
+    def received_at(self) -> str: ...
+    @property
+    def webhook_id(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def revoked_by(self) -> str | None: ...
+    @property
+    def verified(self) -> bool: ...
+    @property
+    def result(self) -> str: ...
+
+
+def webhooks_page(*, prefix: str, received: Sequence[Received]) -> str:
+    """The deliveries the portal received, newest first, each with its verification result."""
+    intro = (
+        "<p>The broker calls this portal back when a request changes. Each delivery is "
+        "verified with the Standard Webhooks library against the portal's signing secret; "
+        "a repeat of a <code>webhook-id</code> is acknowledged but not processed again.</p>"
+    )
+    if not received:
+        return _page(
+            "Webhooks received", intro + '<p id="no-webhooks">None yet.</p>', prefix=prefix
+        )
+    rows = "".join(
+        f'<tr class="{"verified" if r.verified else "refused"}">'
+        f"<td>{_time(r.received_at)}</td><td><code>{escape(r.webhook_id)}</code></td>"
+        f"<td>{escape(r.event_type)}</td>"
+        + (
+            f'<td><a href="{escape(prefix)}/requests/{escape(r.request_id)}">'
+            f"{escape(r.request_id)}</a></td>"
+            if r.request_id
+            else "<td></td>"
+        )
+        + f"<td>{escape(r.status or '')}</td><td>{escape(r.revoked_by or '')}</td>"
+        f'<td class="result">{escape(r.result)}</td></tr>'
+        for r in received
+    )
+    table = (
+        '<table id="webhooks"><caption>Newest first.</caption><thead><tr>'
+        '<th scope="col">Received</th><th scope="col">webhook-id</th><th scope="col">Type</th>'
+        '<th scope="col">Request</th><th scope="col">Status</th>'
+        '<th scope="col">Revoked by</th><th scope="col">Verification</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
+    return _page("Webhooks received", intro + table, prefix=prefix)

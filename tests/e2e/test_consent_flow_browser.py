@@ -12,7 +12,9 @@ import pytest
 from playwright.async_api import Page
 
 from broker.app import create_app
+from broker.cli import portal_webhook_secret
 from broker.clients.service import ClientService
+from broker.consent.model import Caller
 from broker.sandbox import app as sandbox_app
 from broker.sandbox import world
 from broker.sandbox.portal import PortalConfig
@@ -50,6 +52,7 @@ async def demo(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
             altinn_url=f"{sandbox_url}/altinn",
             skatteetaten_url=f"{sandbox_url}/skatteetaten",
             maskinporten_key_file=str(key_file),
+            webhook_allow_local="true",
         )
     )
     clients: ClientService = broker.state.clients
@@ -57,8 +60,14 @@ async def demo(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
         name="Demo portal", org_number="974760673", return_urls=(f"{sandbox_url}/portal/return",)
     )
     key = await clients.issue_key(client_id)
+    return_url = f"{sandbox_url}/portal/return"
+    caller = Caller(client_id=client_id, name="Demo portal", return_urls=(return_url,))
+    secret = await portal_webhook_secret(broker, caller, f"{sandbox_url}/portal/webhooks")
     portal = PortalConfig(
-        broker_url=broker_url, api_key=key.value, return_url=f"{sandbox_url}/portal/return"
+        broker_url=broker_url,
+        api_key=key.value,
+        return_url=return_url,
+        webhook_secrets=(secret,),
     )
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(serving(broker, broker_port))
@@ -103,6 +112,17 @@ async def test_a_person_answers_and_the_portal_shows_the_result(
             await page.get_by_role("link", name="Fetch the data").click()
             signature = await page.inner_text("#signature")
             assert signature.startswith("Signature verified")
+        # The broker called the portal back; the portal verified the delivery and shows it.
+        await page.goto(f"{portal}webhooks")
+        row = page.locator("#webhooks tbody tr").first
+        for _ in range(50):  # delivered at the commit's wake-up, at worst within a poll (0.5 s)
+            if await row.count() and f"consent_request.{expected}" in await row.inner_text():
+                break
+            await page.wait_for_timeout(100)
+            await page.reload()
+        assert f"consent_request.{expected}" in await row.inner_text()
+        assert await row.get_attribute("class") == "verified"
+        assert await row.locator("td.result").inner_text() == "verified"
 
 
 async def test_a_person_without_rights_cannot_answer(database_url: str, tmp_path: Path) -> None:

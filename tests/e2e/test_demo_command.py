@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -59,6 +60,7 @@ async def test_demo_serves_broker_and_sandbox_wired_together(tmp_path: Path) -> 
                 client, f"{sandbox}/maskinporten/.well-known/oauth-authorization-server"
             )
             portal = await _wait_for(client, f"{sandbox}/portal/")
+            webhooks = await _wait_for(client, f"{sandbox}/portal/webhooks")
     finally:
         demo.send_signal(signal.SIGINT)
         output, _ = await demo.communicate()
@@ -69,6 +71,14 @@ async def test_demo_serves_broker_and_sandbox_wired_together(tmp_path: Path) -> 
     assert oct((tmp_path / "var/sandbox/broker-client.jwk.json").stat().st_mode)[-3:] == "600"
     assert portal.status_code == 200
     assert "Ask for consent" in portal.text
+    # The portal is the broker's webhook receiver: the demo registered its endpoint (loopback
+    # and http, which only the demo's dev settings accept) and gave it the signing secret.
+    assert 'id="no-webhooks"' in webhooks.text
+    with sqlite3.connect(tmp_path / "broker.db") as db:
+        endpoints = db.execute("SELECT url, enabled FROM webhook_endpoints").fetchall()
+        secrets = db.execute("SELECT count(*) FROM webhook_secrets").fetchone()
+    assert endpoints == [(f"{sandbox}/portal/webhooks", 1)]
+    assert secrets == (1,)
     text = output.decode()
     assert f"open {sandbox}/portal/" in text
     assert demo.returncode == 0

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -18,6 +14,7 @@ from broker.sandbox import app as sandbox_app
 from broker.sandbox import world
 from broker.store import migrate
 from broker.store.db import create_engine
+from tests.e2e.cluster import brokers
 from tests.flow import APPROVER, AUTHORITY, SUPPLIER
 from tests.support import free_port, make_settings, serving
 
@@ -83,47 +80,6 @@ async def _granted_request(settings: dict[str, str], sandbox: str) -> tuple[str,
     return created["id"], key
 
 
-@asynccontextmanager
-async def _brokers(env: dict[str, str], count: int) -> AsyncIterator[list[str]]:
-    ports = [free_port() for _ in range(count)]
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "COV_CORE_"))}
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "broker.asgi:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            env={**base, **env},
-        )
-        for port in ports
-    ]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
-    try:
-        async with httpx.AsyncClient() as client:
-            for url in urls:
-                for _ in range(300):
-                    try:
-                        if (await client.get(f"{url}/readyz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.05)
-                else:
-                    raise AssertionError(f"{url} never became ready")
-        yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            await process.wait()
-
-
 async def test_three_processes_keep_the_per_org_peak_at_five(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -139,7 +95,7 @@ async def test_three_processes_keep_the_per_org_peak_at_five(
         request_id, key = await _granted_request(settings, sandbox_url)
         # Each upstream call lasts a while, so 50 relays overlap heavily.
         sandbox.skatteetaten.set_latency(0.3)
-        async with _brokers(settings, 3) as urls, httpx.AsyncClient(timeout=120) as client:
+        async with brokers(settings, 3) as urls, httpx.AsyncClient(timeout=120) as client:
             targets = itertools.cycle(urls)
             answers = await asyncio.gather(
                 *(
