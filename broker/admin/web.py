@@ -55,13 +55,19 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def check_csrf(request: Request, form: Mapping[str, str], origin: str) -> None:
-    """The form's token must be this session's; a browser's ``Origin``, if sent, ours."""
+    """The form's token must be this session's (the defence); as a second line, a browser's
+    ``Sec-Fetch-Site`` must not say another site, nor its ``Origin`` name another origin.
+    (Our pages send no referrer, and browsers then send ``Origin: null`` even for our own
+    forms, so ``null`` is left to the token.)"""
     expected = request.session.get("csrf")
     sent = form.get("csrf_token", "")
     if not isinstance(expected, str) or not hmac.compare_digest(expected, sent):
         raise Forbidden("The form is out of date or did not come from this site", code="csrf")
+    site = request.headers.get("sec-fetch-site")
     offered = request.headers.get("origin")
-    if offered is not None and offered != origin:
+    if (site is not None and site not in ("same-origin", "none")) or (
+        offered not in (None, "null", origin)
+    ):
         raise Forbidden("The form did not come from this site", code="csrf")
 
 

@@ -312,6 +312,12 @@ async def test_forms_without_the_sessions_csrf_token_or_from_elsewhere_are_refus
                 headers={"Origin": "https://evil.example"},
             )
             assert cross_site.status_code == 403
+            same_site_elsewhere = await admin.client.post(
+                path,
+                data={"csrf_token": admin.token, "reason": "because"},
+                headers={"Sec-Fetch-Site": "same-site"},
+            )
+            assert same_site_elsewhere.status_code == 403
             no_form = await admin.client.post(
                 path, json={"csrf_token": admin.token, "reason": "because"}
             )
