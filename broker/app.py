@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from broker.admin.auth import AdminAuth, LoginPolicy
+from broker.admin.clients import ClientAdmin
+from broker.admin.passwords import PasswordHasher
+from broker.admin.routes import admin_mount
+from broker.admin.service import AdminService
 from broker.altinn.client import AltinnClient
 from broker.clients.service import ClientService, InvalidBearer
 from broker.consent import routes as consent_routes
@@ -65,7 +71,7 @@ from broker.webhooks.service import WebhookService
 from broker.webhooks.ssrf import UrlPolicy, guarded_transport
 from broker.webhooks.worker import DeliveryWorker, WorkerConfig
 
-__all__ = ["UPSTREAMS", "Resources", "create_app"]
+__all__ = ["UPSTREAMS", "AdminTools", "Resources", "admin_tools", "create_app"]
 
 logger = logging.getLogger("broker.app")
 
@@ -242,6 +248,68 @@ def _cipher(settings: Settings) -> Cipher:
     return Cipher(keys) if keys else Cipher.for_dev(str(settings.secret_key))
 
 
+@dataclass(frozen=True)
+class AdminTools:
+    """The operators' use cases, for the web interface and the CLI."""
+
+    auth: AdminAuth
+    service: AdminService
+    clients: ClientAdmin
+
+
+def _admin_tools(
+    settings: Settings,
+    units: Callable[[], SqlUnitOfWork],
+    now: Callable[[], datetime],
+    *,
+    forget_client: Callable[[uuid.UUID], None],
+    wake: Callable[[], None],
+) -> AdminTools:
+    admin, secret = settings.admin, str(settings.secret_key)
+    policy = LoginPolicy(
+        attempts=admin.login_attempts,
+        window=admin.login_window,
+        idle=admin.session_idle,
+        absolute=admin.session_max,
+    )
+    return AdminTools(
+        auth=AdminAuth(
+            units,
+            hasher=PasswordHasher(log2_n=admin.password_cost),
+            pepper=secret.encode(),
+            policy=policy,
+            now=now,
+        ),
+        service=AdminService(units, now=now),
+        clients=ClientAdmin(
+            units,
+            pepper=secret.encode(),
+            url_policy=UrlPolicy(allow_local=settings.webhooks.allow_local),
+            secret_overlap=settings.webhooks.secret_overlap,
+            now=now,
+            forget_client=forget_client,
+            wake=wake,
+        ),
+    )
+
+
+@asynccontextmanager
+async def admin_tools(settings: Settings) -> AsyncIterator[AdminTools]:
+    """The admin use cases on the configured database, without a server (``broker admin …``).
+    Other processes' caches are not reached from here: a key revoked by the CLI stops working
+    in a running server when its cache entry ends (at once where nothing is cached)."""
+    resources = Resources(settings, {})
+    cipher = _cipher(settings)
+    async with resources.open():
+        yield _admin_tools(
+            settings,
+            lambda: SqlUnitOfWork(resources.sessions, cipher),
+            _now,
+            forget_client=lambda _client_id: None,
+            wake=lambda: None,
+        )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -336,6 +404,15 @@ def create_app(
         now=now,
         audit=GroupCommitAudit(units),
     )
+    admin = _admin_tools(
+        settings,
+        units,
+        now,
+        # Revoking a key or disabling a client forgets what authentication remembers about the
+        # client in this process (the API-key cache, where there is one).
+        forget_client=getattr(clients, "forget_client", lambda _client_id: None),
+        wake=worker.wake,
+    )
     metrics = HttpMetrics()
     readiness = ReadinessService(
         current_revisions=lambda: schema_revisions(resources.engine),
@@ -367,6 +444,15 @@ def create_app(
             *consent_routes.browser_routes(
                 browser, secure_cookie=not settings.is_dev, cookie_max_age=consent.return_ttl
             ),
+            admin_mount(
+                auth=admin.auth,
+                service=admin.service,
+                clients=admin.clients,
+                secret_key=str(settings.secret_key),
+                secure_cookie=not settings.is_dev,
+                policy=admin.auth.policy,
+                public_url=settings.public_url,
+            ),
         ],
         middleware=[
             Middleware(RequestMiddleware, metrics=metrics),
@@ -387,6 +473,7 @@ def create_app(
     app.state.cipher = cipher
     app.state.signer = signer
     app.state.maskinporten = adapters.tokens
+    app.state.admin = admin
     return app
 
 

@@ -1,4 +1,5 @@
-"""The ``broker`` command: ``serve``, ``migrate``, ``sandbox`` and ``demo``."""
+"""The ``broker`` command: ``serve``, ``migrate``, ``sandbox``, ``demo``, and the operators'
+``admin``, ``clients`` and ``audit`` (broker/admin/commands.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import TextIO
 import uvicorn
 from starlette.applications import Starlette
 
-from broker.app import create_app
+from broker.admin import commands as admin_commands
+from broker.app import admin_tools, create_app
 from broker.clients.service import ClientService
 from broker.consent.model import Caller
 from broker.logs import configure_logging
@@ -32,7 +34,13 @@ SANDBOX_PORT = 8001
 _LOOPBACK = "127.0.0.1"
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    inp: TextIO | None = None,
+) -> int:
     out = out or sys.stdout
     args = _parser().parse_args(argv)
     try:
@@ -48,6 +56,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         return _sandbox(args, out)
     if command == "demo":
         return _demo(settings, args, out)
+    if command in admin_commands.GROUPS:
+        return asyncio.run(_admin(settings, args, out, err or sys.stderr, inp or sys.stdin))
     return _serve(settings, out)
 
 
@@ -67,7 +77,15 @@ def _parser() -> argparse.ArgumentParser:
             help="seconds before Altinn's events feed shows an event (300 is faithful)",
         )
     sandbox.add_argument("--list", action="store_true", help="print the seed data and exit")
+    admin_commands.add_parsers(commands)
     return parser
+
+
+async def _admin(
+    settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO, inp: TextIO
+) -> int:
+    async with admin_tools(settings) as tools:
+        return await admin_commands.run(tools, args, out=out, err=err, inp=inp)
 
 
 def _migrate(settings: Settings, out: TextIO) -> int:

@@ -17,6 +17,7 @@ from starlette.datastructures import Secret
 
 __all__ = [
     "VARIABLES",
+    "AdminSettings",
     "ConsentSettings",
     "Environment",
     "HttpSettings",
@@ -217,6 +218,31 @@ VARIABLES: tuple[Variable, ...] = (
         "`true` accepts `http://` and loopback or private webhook URLs (dev and the sandbox "
         "only; refused outside dev/test).",
     ),
+    Variable(
+        "BROKER_ADMIN_SESSION_IDLE",
+        "1800",
+        "Seconds an admin's web session survives without a request (then: log in again).",
+    ),
+    Variable(
+        "BROKER_ADMIN_SESSION_MAX",
+        "28800",
+        "Seconds an admin's web session lives at most, however busy.",
+    ),
+    Variable(
+        "BROKER_ADMIN_LOGIN_ATTEMPTS",
+        "5",
+        "Failed admin logins allowed per account, and per client address, within "
+        "BROKER_ADMIN_LOGIN_WINDOW; more are refused until the oldest leaves the window.",
+    ),
+    Variable(
+        "BROKER_ADMIN_LOGIN_WINDOW", "900", "Seconds over which failed admin logins are counted."
+    ),
+    Variable(
+        "BROKER_ADMIN_PASSWORD_COST",
+        "15",
+        "scrypt cost of new admin password hashes, as log2 of N (15: 32 MiB per hash). At "
+        "least 15 outside dev/test.",
+    ),
     Variable("BROKER_HTTP_CONNECT_TIMEOUT", "3.0", "Seconds to open an upstream connection."),
     Variable("BROKER_HTTP_READ_TIMEOUT", "10.0", "Seconds between bytes from an upstream."),
     Variable("BROKER_HTTP_MAX_CONNECTIONS", "20", "Pooled connections per upstream."),
@@ -293,6 +319,15 @@ class RelaySettings:
 
 
 @dataclass(frozen=True)
+class AdminSettings:
+    session_idle: int = 1800
+    session_max: int = 28800
+    login_attempts: int = 5
+    login_window: int = 900
+    password_cost: int = 15
+
+
+@dataclass(frozen=True)
 class DatabaseSettings:
     url: Secret
     pool_size: int
@@ -317,6 +352,7 @@ class Settings:
     relay: RelaySettings
     auth_cache_seconds: int
     webhooks: WebhookSettings
+    admin: AdminSettings = AdminSettings()
 
     def secret_values(self) -> tuple[str, ...]:
         """The plaintext secrets, for the log redactor to strike out wherever they appear."""
@@ -387,6 +423,7 @@ def _build(raw: Mapping[str, str]) -> Settings:
             events_interval=_int(raw, "BROKER_ALTINN_EVENTS_INTERVAL"),
         ),
         webhooks=_webhooks(raw),
+        admin=_admin(raw),
         relay=RelaySettings(
             signing_key_file=raw["BROKER_SIGNING_KEY_FILE"],
             concurrency=_int(raw, "BROKER_SKATTEETATEN_CONCURRENCY"),
@@ -419,6 +456,25 @@ def _webhooks(raw: Mapping[str, str]) -> WebhookSettings:
         # A lease shorter than a delivery would let a second worker send it while the first
         # still waits for the answer.
         raise SettingsError("BROKER_WEBHOOK_LEASE must exceed BROKER_WEBHOOK_TIMEOUT")
+    return settings
+
+
+def _admin(raw: Mapping[str, str]) -> AdminSettings:
+    settings = AdminSettings(
+        session_idle=_int(raw, "BROKER_ADMIN_SESSION_IDLE"),
+        session_max=_int(raw, "BROKER_ADMIN_SESSION_MAX"),
+        login_attempts=_int(raw, "BROKER_ADMIN_LOGIN_ATTEMPTS"),
+        login_window=_int(raw, "BROKER_ADMIN_LOGIN_WINDOW"),
+        password_cost=_int(raw, "BROKER_ADMIN_PASSWORD_COST"),
+    )
+    if not 0 < settings.session_idle <= settings.session_max:
+        raise SettingsError(
+            "BROKER_ADMIN_SESSION_IDLE must be positive and at most BROKER_ADMIN_SESSION_MAX"
+        )
+    if settings.login_attempts < 1 or settings.login_window < 1:
+        raise SettingsError("BROKER_ADMIN_LOGIN_ATTEMPTS and _WINDOW must be at least 1")
+    if not 10 <= settings.password_cost <= 20:
+        raise SettingsError("BROKER_ADMIN_PASSWORD_COST must be from 10 to 20")
     return settings
 
 
@@ -498,6 +554,8 @@ def _check_secrets(settings: Settings) -> None:
         problems.append("BROKER_SIGNING_KEY_FILE is missing")
     if settings.webhooks.allow_local:
         problems.append("BROKER_WEBHOOK_ALLOW_LOCAL=true is for dev and the sandbox only")
+    if settings.admin.password_cost < 15:
+        problems.append("BROKER_ADMIN_PASSWORD_COST below 15 is for dev and tests only")
     if problems:
         raise SettingsError(
             f"refusing to start with BROKER_ENV={settings.env}: " + "; ".join(problems)

@@ -27,6 +27,9 @@ DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 def make_settings(**overrides: str) -> Settings:
     """Settings for a test: dev defaults plus ``BROKER_*`` overrides given without the prefix."""
     environ = {"BROKER_ENV": "test"}
+    if overrides.get("env", "test") in ("dev", "test"):
+        # Cheap admin password hashes: the tests log in often (production refuses this cost).
+        environ["BROKER_ADMIN_PASSWORD_COST"] = "10"
     environ.update({f"BROKER_{key.upper()}": value for key, value in overrides.items()})
     return Settings.from_env(environ)
 

@@ -125,6 +125,13 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "refused by Skatteetaten (`-007`, with `kode` and `korrelasjonsid`); the request is "
         "now `revoked`.",
     ),
+    ErrorCode(
+        "consent_revoked_by_admin",
+        409,
+        "The broker's operator revoked the request (`request_status` `revoked`, `revoked_by` "
+        "`admin`); the reason came in the `consent_request.revoked` webhook. Final: ask the "
+        "operator, not the supplier.",
+    ),
     ErrorCode("payload_too_large", 413, "The body is larger than 64 KiB."),
     ErrorCode("unsupported_media_type", 415, "Send the body as `application/json`."),
     ErrorCode(
@@ -516,7 +523,12 @@ def _schemas() -> dict[str, Any]:
                 },
                 "request_status": {
                     "enum": [state.value for state in State],
-                    "description": "`consent_not_granted` only: the consent request's status.",
+                    "description": "`consent_not_granted` and `consent_revoked_by_admin`: the "
+                    "consent request's status.",
+                },
+                "revoked_by": {
+                    "const": "admin",
+                    "description": "`consent_revoked_by_admin` only: who revoked the request.",
                 },
             },
             "examples": [_EXAMPLE_PROBLEM],
@@ -878,11 +890,12 @@ def _relay_paths() -> dict[str, Any]:
                     "406": _problem(406, "Neither JSON nor XML is acceptable.", "not_acceptable"),
                     "409": _problem(
                         409,
-                        "The request is not granted, its grant has expired, or the consent "
-                        "was withdrawn.",
+                        "The request is not granted, its grant has expired, the consent "
+                        "was withdrawn, or the operator revoked it.",
                         "consent_not_granted",
                         "consent_expired",
                         "consent_revoked",
+                        "consent_revoked_by_admin",
                     ),
                     "500": _INTERNAL,
                     "502": _problem(

@@ -113,6 +113,14 @@ class RelayService:
         if request.state is State.GRANTED and request.valid_to <= self._now():
             await self._end(request, Expired(), ("system", "relay"))
             raise Conflict("The consent has expired", code="consent_expired")
+        if request.state is State.REVOKED and request.state_reason == RevokedBy.ADMIN.value:
+            # An operator stopped this request (broker/admin): say so, so the client knows to
+            # ask the operator rather than the supplier.
+            raise Conflict(
+                "An administrator revoked this consent request; no data may be fetched for it",
+                code="consent_revoked_by_admin",
+                extensions={"request_status": request.state.value, "revoked_by": "admin"},
+            )
         if request.state is not State.GRANTED:
             raise Conflict(
                 f"The consent request is {request.state.value}, not granted",

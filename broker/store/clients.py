@@ -6,9 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.admin.ports import ClientDetails, KeyInfo
 from broker.store.models import ApiKey, Client, ClientReturnUrl, ClientStatus
 
 __all__ = ["ClientRecord", "KeyRecord", "SqlClientStore"]
@@ -92,6 +93,60 @@ class SqlClientStore:
             .values(revoked_at=at)
         )
         return bool(getattr(result, "rowcount", 0))
+
+    async def keys(self, client_id: uuid.UUID) -> list[KeyInfo]:
+        rows = (
+            await self._session.execute(
+                select(ApiKey)
+                .where(ApiKey.client_id == client_id)
+                .order_by(ApiKey.created_at.desc(), ApiKey.prefix)
+            )
+        ).scalars()
+        return [
+            KeyInfo(row.id, row.prefix, row.label, row.created_at, row.last_used_at, row.revoked_at)
+            for row in rows
+        ]
+
+    async def details(self, client_id: uuid.UUID) -> ClientDetails | None:
+        row = await self._session.get(Client, client_id, populate_existing=True)
+        return None if row is None else await self._details(row)
+
+    async def all_details(self) -> list[ClientDetails]:
+        rows = (
+            await self._session.execute(select(Client).order_by(Client.name, Client.id))
+        ).scalars()
+        return [await self._details(row) for row in rows]
+
+    async def set_return_urls(
+        self, client_id: uuid.UUID, urls: tuple[str, ...], *, at: datetime
+    ) -> None:
+        await self._session.execute(
+            delete(ClientReturnUrl).where(ClientReturnUrl.client_id == client_id)
+        )
+        for url in urls:
+            self._session.add(ClientReturnUrl(client_id=client_id, url=url, created_at=at))
+        await self._session.execute(
+            update(Client).where(Client.id == client_id).values(updated_at=at)
+        )
+        await self._session.flush()
+
+    async def set_active(self, client_id: uuid.UUID, active: bool, *, at: datetime) -> None:
+        status = ClientStatus.ACTIVE if active else ClientStatus.DISABLED
+        await self._session.execute(
+            update(Client).where(Client.id == client_id).values(status=status.value, updated_at=at)
+        )
+
+    async def _details(self, row: Client) -> ClientDetails:
+        record = await self._record(row)
+        return ClientDetails(
+            row.id,
+            row.name,
+            row.org_number,
+            record.active,
+            record.return_urls,
+            row.created_at,
+            row.updated_at,
+        )
 
     async def get(self, client_id: uuid.UUID) -> ClientRecord | None:
         row = await self._session.get(Client, client_id)

@@ -10,6 +10,7 @@ from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.admin.ports import SearchCursor, SearchFilters
 from broker.consent.model import (
     ConsentRequest,
     Generation,
@@ -190,6 +191,38 @@ class SqlConsentStore:
             .order_by(Row.valid_to, Row.id)
             .limit(limit)
         )
+        rows = (await self._session.execute(query)).all()
+        return [_from_row(row) for row in rows]
+
+    async def search(
+        self, filters: SearchFilters, *, before: SearchCursor | None, limit: int
+    ) -> list[ConsentRequest]:
+        """The admin search, newest first (ix_consent_requests_created_at), keyset-paged."""
+        query = _with_grant()
+        if filters.request_id is not None:
+            query = query.where(
+                or_(Row.id == filters.request_id, Row.altinn_consent_id == filters.request_id)
+            )
+        for column, value in (
+            (Row.subject_org, filters.subject),
+            (Row.requestor_org, filters.requestor),
+            (Row.client_id, filters.client_id),
+            (Row.state, filters.state.value if filters.state else None),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if filters.created_from is not None:
+            query = query.where(Row.created_at >= filters.created_from)
+        if filters.created_to is not None:
+            query = query.where(Row.created_at < filters.created_to)
+        if before is not None:
+            query = query.where(
+                or_(
+                    Row.created_at < before.created_at,
+                    and_(Row.created_at == before.created_at, Row.id < before.id),
+                )
+            )
+        query = query.order_by(Row.created_at.desc(), Row.id.desc()).limit(limit)
         rows = (await self._session.execute(query)).all()
         return [_from_row(row) for row in rows]
 

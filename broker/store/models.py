@@ -47,6 +47,16 @@ class ClientStatus(StrEnum):
     DISABLED = "disabled"
 
 
+class AdminRole(StrEnum):
+    ADMIN = "admin"  # everything: revocation, clients, keys, webhooks
+    AUDITOR = "auditor"  # reads requests and the audit trail; changes nothing
+
+
+class AdminStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
 class OutboxStatus(StrEnum):
     PENDING = "pending"  # waiting for its next attempt (next_attempt_at)
     DELIVERED = "delivered"  # a 2xx was received
@@ -163,6 +173,9 @@ class ConsentRequest(Base):
         Index("ix_consent_requests_client_changed", "client_id", "updated_at", "id"),
         # The reconciler and the expiry job scan open requests by validity.
         Index("ix_consent_requests_state_valid_to", "state", "valid_to"),
+        # The admin search: newest first, by requestor.
+        Index("ix_consent_requests_created_at", "created_at", "id"),
+        Index("ix_consent_requests_requestor_org", "requestor_org"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -238,6 +251,59 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AdminUser(Base):
+    """An operator who may use the admin interface. Created with ``broker admin create-user``;
+    the password is kept only as a scrypt hash (``broker/admin/passwords.py``)."""
+
+    __tablename__ = "admin_users"
+    __table_args__ = (
+        CheckConstraint(_check_in("role", AdminRole), name="role"),
+        CheckConstraint(_check_in("status", AdminStatus), name="status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=AdminStatus.ACTIVE.value)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AdminSession(Base):
+    """A logged-in browser. The cookie holds a random session secret; only its SHA-256 is kept
+    here, so the table alone cannot be used to take over a session. Ending a row logs out."""
+
+    __tablename__ = "admin_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("admin_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class AdminToken(Base):
+    """An admin API token for automation (``ebadm_<prefix>_<secret>``): prefix and keyed hash
+    only, like client API keys. It acts with its user's role."""
+
+    __tablename__ = "admin_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("admin_users.id", ondelete="CASCADE"), index=True
+    )
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(128))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class OutboxEvent(Base):

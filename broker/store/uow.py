@@ -7,6 +7,7 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broker.crypto import Cipher
+from broker.store.admins import SqlAdminStore
 from broker.store.audit import SqlAuditLog
 from broker.store.clients import SqlClientStore
 from broker.store.consents import SqlConsentStore
@@ -26,6 +27,7 @@ class SqlUnitOfWork:
     outbox: SqlOutbox
     cursors: SqlJobCursors
     webhooks: SqlWebhookStore
+    admins: SqlAdminStore
 
     def __init__(
         self,
@@ -48,6 +50,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(self._session)
         self.cursors = SqlJobCursors(self._session)
         self.webhooks = SqlWebhookStore(self._session, self._cipher)
+        self.admins = SqlAdminStore(self._session)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

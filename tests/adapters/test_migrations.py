@@ -19,6 +19,9 @@ from broker.store.models import Base
 EXPECTED_TABLES = {
     "alembic_version",
     "api_keys",
+    "admin_sessions",
+    "admin_tokens",
+    "admin_users",
     "audit_events",
     "client_return_urls",
     "clients",

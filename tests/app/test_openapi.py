@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from broker.admin.auth import Actor
 from broker.app import create_app
 from broker.consent.model import Language, RevokedBy, State
 from broker.consent.openapi import ERROR_CODES, STATUS_MEANINGS, document, openapi_routes
@@ -429,6 +430,11 @@ async def _relay_tour(rs: RelayStack) -> None:
     revoked, altinn_id = await grant(s)
     await revoke_in_altinn(s, altinn_id)
     await fetch(s, revoked)  # 409 consent_revoked (-007)
+    stopped, _ = await grant(s)
+    await s.app.state.admin.service.revoke(
+        Actor.cli("tour"), stopped, "stopped by the operator", correlation_id=None
+    )
+    await fetch(s, stopped)  # 409 consent_revoked_by_admin
     valid_to = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     expiring, _ = await grant(s, valid_to=valid_to)
     await advance(s, 2 * 86400)
