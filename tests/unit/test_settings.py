@@ -95,6 +95,22 @@ def test_outside_dev_missing_or_placeholder_secrets_stop_start_up(
     assert GOOD_SECRET not in str(caught.value)
 
 
+def test_local_webhook_urls_are_refused_outside_dev_and_test() -> None:
+    prod = {
+        "BROKER_ENV": "prod",
+        "BROKER_SECRET_KEY": GOOD_SECRET,
+        "BROKER_ENCRYPTION_KEYS": GOOD_KEY,
+        "BROKER_SIGNING_KEY_FILE": "/etc/broker/signing.jwk.json",
+    }
+    assert Settings.from_env(prod).webhooks.allow_local is False
+    with pytest.raises(SettingsError, match="BROKER_WEBHOOK_ALLOW_LOCAL=true is for dev"):
+        Settings.from_env({**prod, "BROKER_WEBHOOK_ALLOW_LOCAL": "true"})
+    local = Settings.from_env({"BROKER_ENV": "test", "BROKER_WEBHOOK_ALLOW_LOCAL": "true"})
+    assert local.webhooks.allow_local is True
+    assert local.webhooks.retry_schedule[0] == 5
+    assert Settings.from_env({"BROKER_WEBHOOK_POLL_INTERVAL": "0"}).webhooks.poll_interval == 0
+
+
 def test_dev_and_test_accept_the_built_in_dev_secret() -> None:
     for env in ("dev", "test"):
         assert Settings.from_env({"BROKER_ENV": env}).is_dev
@@ -110,6 +126,14 @@ def test_dev_and_test_accept_the_built_in_dev_secret() -> None:
         ({"BROKER_HTTP_READ_TIMEOUT": "soon"}, "must be a number"),
         ({"BROKER_LOG_LEVEL": "LOUD"}, "BROKER_LOG_LEVEL"),
         ({"BROKER_ALTINN_MODE": "both"}, "BROKER_ALTINN_MODE must be one of vendor, org"),
+        ({"BROKER_WEBHOOK_LEASE": "15"}, "BROKER_WEBHOOK_LEASE must exceed BROKER_WEBHOOK_TIMEOUT"),
+        ({"BROKER_WEBHOOK_CONCURRENCY": "0"}, "BROKER_WEBHOOK_CONCURRENCY must be at least 1"),
+        ({"BROKER_WEBHOOK_RETRY_SCHEDULE": "5,soon"}, "comma-separated list of seconds"),
+        ({"BROKER_WEBHOOK_RETRY_SCHEDULE": "5,0"}, "positive numbers of seconds"),
+        ({"BROKER_WEBHOOK_POLL_INTERVAL": "-1"}, "must not be negative"),
+        ({"BROKER_WEBHOOK_POLL_INTERVAL": "nan"}, "must not be negative"),
+        ({"BROKER_WEBHOOK_POLL_INTERVAL": "often"}, "must be a number"),
+        ({"BROKER_WEBHOOK_ALLOW_LOCAL": "yes"}, "must be one of true, false"),
         ({"BROKER_DATABSE_URL": "x"}, "unknown setting.*BROKER_DATABSE_URL"),
     ],
 )
