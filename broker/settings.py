@@ -17,6 +17,7 @@ from starlette.datastructures import Secret
 
 __all__ = [
     "VARIABLES",
+    "Altinn2Settings",
     "ConsentSettings",
     "Environment",
     "HttpSettings",
@@ -130,6 +131,53 @@ VARIABLES: tuple[Variable, ...] = (
         "digdir-oppdragutenlandskevirksomheter-skatteetaten",
         "The Altinn 3 resource consent is asked for.",
     ),
+    Variable(
+        "BROKER_ALTINN_GENERATION",
+        "altinn3",
+        "`altinn3` or `altinn2`: the Altinn generation of clients registered from now on; "
+        "`broker clients generation` changes a client's (see docs/operations.md).",
+    ),
+    Variable(
+        "BROKER_ALTINN2_URL",
+        "http://127.0.0.1:8001/altinn2",
+        "Altinn 2 base URL, e.g. `https://www.altinn.no` (the sandbox's by default).",
+    ),
+    Variable(
+        "BROKER_ALTINN2_API_KEY",
+        "",
+        "The broker's Altinn 2 API key (`ApiKey` header). Required outside dev/test when "
+        "BROKER_ALTINN_GENERATION is `altinn2`.",
+        secret=True,
+    ),
+    Variable(
+        "BROKER_ALTINN2_AUTH",
+        "maskinporten",
+        "`maskinporten`: the API key plus a Maskinporten token for the contracting authority "
+        "(`consumer_org`); `apikey`: the API key alone, the broker being the SRR-approved "
+        "handler.",
+    ),
+    Variable(
+        "BROKER_ALTINN2_SERVICE",
+        "5616_2",
+        "The Altinn 2 service edition (tjenestekode) consent is asked for.",
+    ),
+    Variable(
+        "BROKER_ALTINN2_TOKEN_SCOPE",
+        "altinn:consenttokens",
+        "Maskinporten scope for Altinn 2 consent tokens (some docs write "
+        "`altinn:consenttokens.read`).",
+    ),
+    Variable(
+        "BROKER_MIGRATED_RESOURCE",
+        "digdir_5616_2",
+        "The Altinn 3 resource that Altinn 2 grants were migrated to; imported grants use it.",
+    ),
+    Variable(
+        "BROKER_ENHETSREGISTERET_URL",
+        "http://127.0.0.1:8001/brreg/enhetsregisteret/api",
+        "Enhetsregisteret's API (`https://data.brreg.no/enhetsregisteret/api`), for the "
+        "organisation names Altinn 2 requires (the sandbox's by default).",
+    ),
     Variable("BROKER_CONSENT_MAX_DAYS", "90", "Longest consent validity a client may ask for."),
     Variable("BROKER_FLOW_START_TTL", "604800", "Seconds a `consent_url` stays usable."),
     Variable(
@@ -183,6 +231,8 @@ class UpstreamSettings:
     maskinporten_url: str
     altinn_url: str
     skatteetaten_url: str
+    altinn2_url: str = "http://127.0.0.1:8001/altinn2"
+    enhetsregisteret_url: str = "http://127.0.0.1:8001/brreg/enhetsregisteret/api"
 
 
 @dataclass(frozen=True)
@@ -193,6 +243,16 @@ class ConsentSettings:
     return_ttl: int
     reconcile_interval: int
     altinn_mode: str
+    generation: str = "altinn3"
+    migrated_resource: str = "digdir_5616_2"
+
+
+@dataclass(frozen=True)
+class Altinn2Settings:
+    api_key: Secret
+    auth: str
+    service: str
+    token_scope: str
 
 
 @dataclass(frozen=True)
@@ -233,11 +293,13 @@ class Settings:
     consent: ConsentSettings
     maskinporten: MaskinportenSettings
     relay: RelaySettings
+    altinn2: Altinn2Settings
 
     def secret_values(self) -> tuple[str, ...]:
         """The plaintext secrets, for the log redactor to strike out wherever they appear."""
         keys = _key_values(str(self.encryption_keys))
-        return tuple(s for s in (str(self.secret_key), *keys) if s)
+        api_key = str(self.altinn2.api_key)
+        return tuple(s for s in (str(self.secret_key), *keys, api_key) if s)
 
     @property
     def is_dev(self) -> bool:
@@ -284,6 +346,8 @@ def _build(raw: Mapping[str, str]) -> Settings:
             maskinporten_url=raw["BROKER_MASKINPORTEN_URL"].rstrip("/"),
             altinn_url=raw["BROKER_ALTINN_URL"].rstrip("/"),
             skatteetaten_url=raw["BROKER_SKATTEETATEN_URL"].rstrip("/"),
+            altinn2_url=raw["BROKER_ALTINN2_URL"].rstrip("/"),
+            enhetsregisteret_url=raw["BROKER_ENHETSREGISTERET_URL"].rstrip("/"),
         ),
         http=HttpSettings(
             connect_timeout=_float(raw, "BROKER_HTTP_CONNECT_TIMEOUT"),
@@ -297,6 +361,14 @@ def _build(raw: Mapping[str, str]) -> Settings:
             return_ttl=_int(raw, "BROKER_FLOW_RETURN_TTL"),
             reconcile_interval=_int(raw, "BROKER_RECONCILE_INTERVAL"),
             altinn_mode=_choice(raw, "BROKER_ALTINN_MODE", ("vendor", "org")),
+            generation=_choice(raw, "BROKER_ALTINN_GENERATION", ("altinn3", "altinn2")),
+            migrated_resource=raw["BROKER_MIGRATED_RESOURCE"],
+        ),
+        altinn2=Altinn2Settings(
+            api_key=Secret(raw["BROKER_ALTINN2_API_KEY"]),
+            auth=_choice(raw, "BROKER_ALTINN2_AUTH", ("maskinporten", "apikey")),
+            service=_service(raw, "BROKER_ALTINN2_SERVICE"),
+            token_scope=raw["BROKER_ALTINN2_TOKEN_SCOPE"],
         ),
         relay=RelaySettings(
             signing_key_file=raw["BROKER_SIGNING_KEY_FILE"],
@@ -333,6 +405,13 @@ def _choice(raw: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
     return raw[name]
 
 
+def _service(raw: Mapping[str, str], name: str) -> str:
+    code, _, edition = raw[name].partition("_")
+    if not (code.isascii() and code.isdigit() and edition.isascii() and edition.isdigit()):
+        raise SettingsError(f"{name} must be a service code and edition, like 5616_2")
+    return raw[name]
+
+
 def _float(raw: Mapping[str, str], name: str) -> float:
     try:
         value = float(raw[name])
@@ -366,6 +445,8 @@ def _check_secrets(settings: Settings) -> None:
         problems.append("BROKER_ENCRYPTION_KEYS is missing or holds a placeholder key")
     if not settings.relay.signing_key_file:
         problems.append("BROKER_SIGNING_KEY_FILE is missing")
+    if settings.consent.generation == "altinn2" and not str(settings.altinn2.api_key):
+        problems.append("BROKER_ALTINN2_API_KEY is missing (BROKER_ALTINN_GENERATION=altinn2)")
     if problems:
         raise SettingsError(
             f"refusing to start with BROKER_ENV={settings.env}: " + "; ".join(problems)

@@ -24,6 +24,7 @@ from broker.consent.reconcile import Reconciler
 from broker.sandbox import app as sandbox_app
 from broker.sandbox import world
 from broker.sandbox.clock import Clock
+from broker.sandbox.seed import ALTINN2_API_KEY
 from broker.store import migrate
 from broker.store.consents import SqlConsentStore
 from broker.store.db import create_engine
@@ -155,7 +156,10 @@ async def stack(
     key_file = tmp_path / "broker-client.jwk.json"
     sandbox = world.build(
         world.SandboxConfig(
-            base_url=SANDBOX, broker_key_file=key_file, events_safety_lag_seconds=0
+            base_url=SANDBOX,
+            broker_key_file=key_file,
+            events_safety_lag_seconds=0,
+            altinn2_redirect_domains=(urlsplit(public_url).hostname or "",),
         ),
         clock,
     )
@@ -169,6 +173,9 @@ async def stack(
             public_url=public_url,
             maskinporten_url=f"{SANDBOX}/maskinporten",
             altinn_url=f"{SANDBOX}/altinn",
+            altinn2_url=f"{SANDBOX}/altinn2",
+            altinn2_api_key=ALTINN2_API_KEY,
+            enhetsregisteret_url=f"{SANDBOX}/brreg/enhetsregisteret/api",
             skatteetaten_url=f"{SANDBOX}/skatteetaten",
             maskinporten_key_file=str(key_file),
             reconcile_interval="0",
@@ -177,6 +184,8 @@ async def stack(
         transports={
             "maskinporten": sandbox_transport,
             "altinn": sandbox_transport,
+            "altinn2": sandbox_transport,
+            "enhetsregisteret": sandbox_transport,
             "skatteetaten": wrap_skatteetaten(sandbox_transport)
             if wrap_skatteetaten
             else sandbox_transport,

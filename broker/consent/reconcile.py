@@ -6,7 +6,7 @@ last pass stopped and starting over at the end, so requests that nobody answers 
 check therefore does not change) cannot hide newer ones. A request past ``valid_to`` expires. A
 request with an Altinn id is confirmed exactly as a browser return would be (Altinn, then
 Maskinporten), under the same single-use claim, so a return arriving at the same moment cannot
-race it.
+race it. Each pass also retries the withdrawals at Altinn 2 that failed (``withdraw.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from broker.consent.machine import ConsentFlow, Expired, InvalidTransition, step
 from broker.consent.model import ConsentRequest, State
 from broker.consent.ports import PageCursor, UnitOfWork, UpstreamUnavailable
 from broker.consent.service import audit_transition
+from broker.consent.withdraw import Withdrawals
 
 __all__ = ["Reconciler", "Report"]
 
@@ -33,6 +34,7 @@ class Report:
     checked: int
     changed: int
     unavailable: int
+    withdrawn: int = 0
 
 
 class Reconciler:
@@ -43,9 +45,11 @@ class Reconciler:
         confirmer: Confirmer,
         now: Callable[[], datetime],
         batch: int = 100,
+        withdrawals: Withdrawals | None = None,
     ) -> None:
         self._units = units
         self._confirmer = confirmer
+        self._withdrawals = withdrawals
         self._now = now
         self._batch = batch
         self._after: PageCursor | None = None
@@ -62,12 +66,18 @@ class Reconciler:
                 changed += await self._one(request)
             except UpstreamUnavailable:
                 unavailable += 1
-        if changed or unavailable:
+        withdrawn = await self._withdrawals.run_due(limit=self._batch) if self._withdrawals else 0
+        if changed or unavailable or withdrawn:
             logger.info(
                 "reconciled",
-                extra={"checked": len(requests), "changed": changed, "unavailable": unavailable},
+                extra={
+                    "checked": len(requests),
+                    "changed": changed,
+                    "unavailable": unavailable,
+                    "withdrawn": withdrawn,
+                },
             )
-        return Report(len(requests), changed, unavailable)
+        return Report(len(requests), changed, unavailable, withdrawn)
 
     async def _one(self, request: ConsentRequest) -> int:
         if request.valid_to <= self._now():

@@ -126,7 +126,7 @@ def test_the_readme_documents_every_variable_with_its_default() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     rows = {}
     for line in readme.splitlines():
-        if match := re.match(r"^\| `(BROKER_[A-Z_]+)` \| (.*?) \| (.+) \|$", line):
+        if match := re.match(r"^\| `(BROKER_[A-Z0-9_]+)` \| (.*?) \| (.+) \|$", line):
             rows[match[1]] = match[2].strip("`")
     expected = {v.name: ("(dev only)" if v.secret and v.default else v.default) for v in VARIABLES}
     assert rows == expected
