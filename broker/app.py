@@ -376,6 +376,7 @@ def create_app(
     app.state.cipher = cipher
     app.state.signer = signer
     app.state.maskinporten = adapters.tokens
+    app.state.now = now
     app.state.withdrawals = withdrawals
     app.state.migrated = MigratedGrants(
         units, tokens=adapters.tokens, resource=consent.migrated_resource, now=now

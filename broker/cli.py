@@ -1,13 +1,18 @@
-"""The ``broker`` command: ``serve``, ``migrate``, ``sandbox`` and ``demo``."""
+"""The ``broker`` command: ``serve``, ``migrate``, ``sandbox``, ``demo``, and the operator's
+``clients`` (list, choose a client's Altinn generation) and ``consents`` (import migrated
+Altinn 2 grants, revoke a consent)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import TextIO
 
 import uvicorn
@@ -15,10 +20,15 @@ from starlette.applications import Starlette
 
 from broker.app import create_app
 from broker.clients.service import ClientService
+from broker.consent.migrated import MigratedGrants, parse_grants
+from broker.consent.model import Generation
+from broker.consent.withdraw import Withdrawals
+from broker.errors import BrokerError
 from broker.logs import configure_logging
 from broker.sandbox import app as sandbox_app
 from broker.sandbox import world
 from broker.sandbox.portal import PortalConfig
+from broker.sandbox.skatteetaten_config import ConsentMode
 from broker.settings import Settings, SettingsError
 from broker.store import migrate
 from broker.store.db import create_engine
@@ -45,6 +55,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         return _sandbox(args, out)
     if command == "demo":
         return _demo(settings, args, out)
+    if command == "clients":
+        return asyncio.run(_clients(settings, args, out))
+    if command == "consents":
+        return asyncio.run(_consents(settings, args, out))
     return _serve(settings, out)
 
 
@@ -63,8 +77,47 @@ def _parser() -> argparse.ArgumentParser:
             default=300,
             help="seconds before Altinn's events feed shows an event (300 is faithful)",
         )
+        sub.add_argument(
+            "--consent-mode",
+            choices=[m.value for m in ConsentMode],
+            default=ConsentMode.BOTH.value,
+            help="which consent the fake Skatteetaten takes: Altinn 2, Altinn 3 or both",
+        )
     sandbox.add_argument("--list", action="store_true", help="print the seed data and exit")
+    _operator_parsers(commands)
     return parser
+
+
+def _operator_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    clients = commands.add_parser("clients", help="procurement systems registered as clients")
+    client_commands = clients.add_subparsers(dest="action", required=True)
+    client_commands.add_parser("list", help="id, name, org number, state and Altinn generation")
+    generation = client_commands.add_parser(
+        "generation", help="the Altinn generation a client's new consent requests go through"
+    )
+    generation.add_argument("client", help="a client id, or 'all' for every client")
+    generation.add_argument("generation", choices=[g.value for g in Generation])
+    consents = commands.add_parser("consents", help="consent grants")
+    consent_commands = consents.add_subparsers(dest="action", required=True)
+    imports = consent_commands.add_parser(
+        "import-altinn2", help="import Altinn 2 grants migrated to Altinn 3 (see operations.md)"
+    )
+    imports.add_argument("file", type=Path, help="JSON Lines or a JSON array of grants")
+    imports.add_argument("--client", required=True, help="the client the grants belong to")
+    imports.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="do not ask Maskinporten for each grant's consent token first",
+    )
+    imports.add_argument(
+        "--skip-invalid", action="store_true", help="import the good grants, report the others"
+    )
+    imports.add_argument("--dry-run", action="store_true", help="check everything, store nothing")
+    revoke = consent_commands.add_parser(
+        "revoke", help="end a consent as an administrator (withdrawn at Altinn 2 too)"
+    )
+    revoke.add_argument("request", help="the consent request id")
+    revoke.add_argument("--reason", required=True, help="why (kept in the audit trail)")
 
 
 def _migrate(settings: Settings, out: TextIO) -> int:
@@ -86,6 +139,7 @@ def _build_sandbox(args: argparse.Namespace, host: str, *, write_key: bool) -> w
         base_url=f"http://{host}:{args.sandbox_port}",
         events_safety_lag_seconds=args.events_lag,
         broker_key_file=defaults.broker_key_file if write_key else None,
+        consent_mode=ConsentMode(args.consent_mode),
     )
     return world.build(config)
 
@@ -104,6 +158,89 @@ def _serve(settings: Settings, out: TextIO) -> int:  # pragma: no cover - runs a
     out.write(f"ebevis-broker: open http://{settings.host}:{settings.port}/readyz\n")
     out.flush()
     _run([(create_app(settings), settings.host, settings.port)])
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def _operator_app(settings: Settings) -> AsyncIterator[Starlette]:
+    """The broker's services for one operator command, without its background jobs."""
+    quiet = dataclasses.replace(
+        settings, consent=dataclasses.replace(settings.consent, reconcile_interval=0)
+    )
+    app = create_app(quiet)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise SystemExit(f"broker: {what} must be a UUID") from None
+
+
+async def _clients(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    async with _operator_app(settings) as app:
+        clients: ClientService = app.state.clients
+        if args.action == "list":
+            for client_id, name, org, active, generation in await clients.every():
+                state = "active" if active else "disabled"
+                out.write(f"{client_id}  {org}  {state:<8}  {generation.value}  {name}\n")
+            return 0
+        target = None if args.client == "all" else _uuid(args.client, "the client")
+        changed = await clients.set_generation(target, Generation(args.generation))
+        out.write(f"{changed} client(s) now on {args.generation}\n")
+        return 0 if changed else 1
+
+
+async def _consents(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    async with _operator_app(settings) as app:
+        if args.action == "revoke":
+            return await _revoke(app.state.withdrawals, args, out)
+        return await _import(app, args, out)
+
+
+async def _revoke(withdrawals: Withdrawals, args: argparse.Namespace, out: TextIO) -> int:
+    request_id = _uuid(args.request, "the consent request")
+    try:
+        revoked = await withdrawals.revoke(request_id, reason=args.reason, actor=("admin", "cli"))
+    except BrokerError as exc:
+        out.write(f"not revoked: {exc}\n")
+        return 1
+    withdrawn = "withdrawn at Altinn" if revoked.generation is Generation.ALTINN2 else "local"
+    out.write(f"{revoked.id} revoked ({revoked.generation.value}; {withdrawn})\n")
+    return 0
+
+
+async def _import(app: Starlette, args: argparse.Namespace, out: TextIO) -> int:
+    caller = await app.state.clients.caller(_uuid(args.client, "the client"))
+    if caller is None:
+        out.write("no such client\n")
+        return 1
+    migrated: MigratedGrants = app.state.migrated
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        out.write(f"cannot read {args.file}: {type(exc).__name__}\n")
+        return 1
+    grants, problems = parse_grants(text, now=app.state.now())
+    if problems and not args.skip_invalid:
+        out.write("".join(f"{p}\n" for p in problems) + "nothing imported\n")
+        return 1
+    report = await migrated.run(
+        caller,
+        grants,
+        verify=not args.no_verify,
+        skip_invalid=args.skip_invalid,
+        dry_run=args.dry_run,
+    )
+    every = [*problems, *report.problems]
+    out.write("".join(f"{p}\n" for p in every))
+    verb = "would import" if args.dry_run else "imported"
+    out.write(f"{verb} {report.imported}; already imported {report.skipped}\n")
+    if report.problems and not args.skip_invalid:
+        out.write("nothing imported\n")
+        return 1
     return 0
 
 

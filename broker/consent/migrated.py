@@ -75,7 +75,7 @@ class MigratedGrant:
 
 @dataclass(frozen=True)
 class ImportReport:
-    imported: int
+    imported: int  # or, in a dry run, would be
     skipped: int  # already imported before
     problems: tuple[str, ...]  # "line N: …", never a code
 
@@ -252,9 +252,10 @@ class MigratedGrants:
             raise ValueError("the client has no return URL")
         fresh, skipped = await self._new(grants)
         checked, problems = await self._check(fresh, verify=verify)
-        if (problems and not skip_invalid) or dry_run:
+        if problems and not skip_invalid:
             return ImportReport(0, skipped, tuple(problems))
-        await self._store(caller, checked)
+        if not dry_run:
+            await self._store(caller, checked)
         return ImportReport(len(checked), skipped, tuple(problems))
 
     async def _new(self, grants: list[MigratedGrant]) -> tuple[list[MigratedGrant], int]:
