@@ -37,6 +37,8 @@ AUTHORITY = "310200018"
 OTHER_AUTHORITY = "310200026"
 SUPPLIER = "310100013"  # Kari Nordmann (01819040180) may answer for it
 APPROVER = "01819040180"
+ALTINN3_UI = f"{SANDBOX}/altinn/accessmanagement/ui/consent/request?id="
+ALTINN2_UI = f"{SANDBOX}/altinn2/ui/AccessConsent/request?id="
 
 
 @dataclass
@@ -102,17 +104,30 @@ class Stack:
             return await store.receipt(uuid.UUID(request_id))
 
     async def go_to_altinn(self, browser: httpx.AsyncClient, consent_url: str) -> str:
-        """Open the consent link; return the Altinn consent id from the viewUri."""
+        """Open the consent link; return the Altinn consent id from the viewUri (Altinn 3) or
+        the AuthorizationCode from the GUI link (Altinn 2)."""
         response = await browser.get(consent_url)
         assert response.status_code == 303, response.text
         location = response.headers["location"]
-        assert location.startswith(f"{SANDBOX}/altinn/accessmanagement/ui/consent/request?id=")
+        assert location.startswith((ALTINN3_UI, ALTINN2_UI)), location
         return parse_qs(urlsplit(location).query)["id"][0]
+
+    def control_path(self, altinn_id: str, action: str) -> str:
+        """The sandbox's control path acting on this Altinn request, in its generation."""
+        if self.sandbox.altinn2.get(altinn_id) is not None:
+            return f"/control/altinn2/{altinn_id}/{action}"
+        return f"/control/consents/{altinn_id}/{action}"
+
+    def redirect_url(self, altinn_id: str) -> str:
+        """The way back Altinn holds for the request (before anyone answered)."""
+        request = self.sandbox.altinn2.get(altinn_id) or self.sandbox.altinn.get(altinn_id)
+        assert request is not None
+        return request.redirect_url
 
     async def answer(self, altinn_id: str, action: str = "approve") -> str:
         """Answer as the person would in Altinn; return where Altinn sends the browser back."""
         response = await self.sandbox_http.post(
-            f"/control/consents/{altinn_id}/{action}", json={"person": APPROVER}
+            self.control_path(altinn_id, action), json={"person": APPROVER}
         )
         assert response.status_code == 200, response.text
         redirect = response.json()["redirect"]
@@ -149,8 +164,9 @@ async def stack(
     **settings: str,
 ) -> AsyncIterator[Stack]:
     """The whole stack; ``settings`` are BROKER_* overrides without the prefix (e.g.
-    ``env="prod"``, ``public_url="https://broker.test"``). ``wrap_skatteetaten`` may put
-    something between the broker and the sandbox's Skatteetaten (to watch or answer instead)."""
+    ``env="prod"``, ``public_url="https://broker.test"``, ``altinn_generation="altinn2"`` for
+    tenants on Altinn 2). ``wrap_skatteetaten`` may put something between the broker and the
+    sandbox's Skatteetaten (to watch or answer instead)."""
     public_url = settings.pop("public_url", BROKER)
     clock = Clock()
     key_file = tmp_path / "broker-client.jwk.json"
