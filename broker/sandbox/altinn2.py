@@ -17,7 +17,7 @@ Follows ``../shared/reference/altinn-consent.md`` §1.1 (flow), §2.1 (endpoints
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -114,17 +114,29 @@ class _Api:
         return ZoneInfo(self.config.local_timezone)
 
     def routes(self) -> list[Route]:
+        faulty = self._faulty
         return [
-            Route(API_PATH, self.create, methods=["POST"]),
-            Route(f"{API_PATH}/{{code}}", self.read, methods=["GET"]),
-            Route(f"{API_PATH}/{{code}}", self.withdraw, methods=["DELETE"]),
-            Route(f"{TOKEN_PATH}/{{code}}", self.token, methods=["GET"]),
-            Route(f"{TOKEN_PATH}/{{code}}", self.discard, methods=["DELETE"]),
-            Route(f"{TOKEN_PATH}/{{code}}/loguse", self.loguse, methods=["POST"]),
+            Route(API_PATH, faulty(self.create), methods=["POST"]),
+            Route(f"{API_PATH}/{{code}}", faulty(self.read), methods=["GET"]),
+            Route(f"{API_PATH}/{{code}}", faulty(self.withdraw), methods=["DELETE"]),
+            Route(f"{TOKEN_PATH}/{{code}}", faulty(self.token), methods=["GET"]),
+            Route(f"{TOKEN_PATH}/{{code}}", faulty(self.discard), methods=["DELETE"]),
+            Route(f"{TOKEN_PATH}/{{code}}/loguse", faulty(self.loguse), methods=["POST"]),
             Route("/api/metadata/jwk", self.jwk, methods=["GET"]),
             Route("/api/metadata/well-known", self.metadata, methods=["GET"]),
             Route("/.well-known/oauth-authorization-server", self.metadata, methods=["GET"]),
         ]
+
+    def _faulty(
+        self, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            status = self.state.take_fault()
+            if status is not None:  # an injected fault, before any check
+                return Response(f"{status} (sandbox fault)", status_code=status)
+            return await handler(request)
+
+        return run
 
     def _caller(self, request: Request, scopes: frozenset[str]) -> A2Caller | Response:
         return authenticate(

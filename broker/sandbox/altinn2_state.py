@@ -112,6 +112,14 @@ class Altinn2State:
         self.register = register  # the Altinn 3 register, for migrated consents
         self._requests: dict[uuid.UUID, A2Request] = {}
         self.tokens_issued = 0
+        self._faults: list[int] = []  # statuses for the next API calls, oldest first
+
+    def fail_next(self, status: int, *, count: int = 1) -> None:
+        """The next ``count`` API calls (not the page, not the keys) answer ``status``."""
+        self._faults.extend([status] * count)
+
+    def take_fault(self) -> int | None:
+        return self._faults.pop(0) if self._faults else None
 
     def add(self, request: A2Request) -> None:
         self._requests[request.code] = request
@@ -130,6 +138,7 @@ class Altinn2State:
 
     def clear(self) -> None:
         self._requests.clear()
+        self._faults.clear()
         self.tokens_issued = 0
 
     def _known(self, code: uuid.UUID | str) -> A2Request:

@@ -17,6 +17,7 @@ All bodies are JSON. Errors are ``{"error": "...", "detail": "..."}`` with 400, 
     POST /control/altinn2/{code}/expire         ValidTo moves just behind the clock
     POST /control/altinn2/{code}/migrate        copy it to Altinn 3 as Digdir's migration did
     POST /control/altinn2/rotate-keys           the secondary key signs from now on
+    POST /control/altinn2/fail-next             {"status", "count"?} the next API calls fail
     GET  /control/clock                         {"now": iso}
     POST /control/clock/advance                 {"seconds": n}
     POST /control/skatteetaten/fault            {"fault": name|null, "times": n?}
@@ -139,6 +140,7 @@ class _Control:
             ("/consents/{id}/{action}", self.consent_action, post),
             ("/altinn2/requests", self.altinn2_requests, ["GET"]),
             ("/altinn2/rotate-keys", self.altinn2_rotate, post),
+            ("/altinn2/fail-next", self.altinn2_fail_next, post),
             ("/altinn2/{code}/{action}", self.altinn2_action, post),
             ("/clock", self.clock, ["GET"]),
             ("/clock/advance", self.advance, post),
@@ -201,6 +203,16 @@ class _Control:
     async def altinn2_rotate(self, request: Request) -> Response:
         self.sandbox.altinn2_keys.rotate()
         return JSONResponse({"primary_kid": self.sandbox.altinn2_keys.keys.primary_kid})
+
+    async def altinn2_fail_next(self, request: Request) -> Response:
+        body = await _body(request)
+        status, count = body.get("status"), body.get("count", 1)
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            raise ControlError(400, "bad_fault", "status must be 400-599")
+        if not isinstance(count, int) or count < 1:
+            raise ControlError(400, "bad_count", "count must be a positive integer")
+        self.sandbox.altinn2.fail_next(status, count=count)
+        return JSONResponse({"status": status, "count": count})
 
     async def altinn2_action(self, request: Request) -> Response:
         code, action = request.path_params["code"], request.path_params["action"]

@@ -309,3 +309,20 @@ async def test_control_actions_refuse_what_altinn_would() -> None:
         assert (await a2.control(code, "approve", person="11889940079")).status_code == 409
         listing = await a2.http.get("/control/altinn2/requests")
         assert [r["code"] for r in listing.json()] == [code]
+
+
+async def test_injected_faults_answer_the_next_api_calls_before_any_check() -> None:
+    async with altinn2() as a2:
+        code = await a2.accepted()
+        bad = await a2.http.post("/control/altinn2/fail-next", json={"status": 503, "count": 2})
+        assert bad.json() == {"status": 503, "count": 2}
+        assert (await a2.fetch_token(code)).status_code == 503
+        assert (await a2.http.get(f"{API}/{code}")).status_code == 503  # even without a key
+        assert (await a2.fetch_token(code)).status_code == 200
+        for payload in ({"status": 200}, {"status": 503, "count": 0}):
+            assert (
+                await a2.http.post("/control/altinn2/fail-next", json=payload)
+            ).status_code == 400
+        await a2.http.post("/control/altinn2/fail-next", json={"status": 500})
+        await a2.http.post("/control/reset")
+        assert (await a2.http.get("/control/altinn2/requests")).json() == []
