@@ -25,8 +25,6 @@ from tests.app.relay_support import (
 from tests.flow import AUTHORITY, SUPPLIER
 from tests.support import problem, sqlite_url
 
-A2 = {"altinn_generation": "altinn2"}
-
 
 def _claims(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
     keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
@@ -36,7 +34,7 @@ def _claims(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
 async def test_each_call_sends_a_plain_bearer_and_a_fresh_altinn_samtykke(
     database_url: str, tmp_path: Path
 ) -> None:
-    async with relay_stack(database_url, tmp_path, **A2) as r:
+    async with relay_stack(database_url, tmp_path, altinn_generation="altinn2") as r:
         s = r.s
         request_id, code = await grant(s)
         first, second = await fetch(s, request_id), await fetch(s, request_id)
@@ -66,7 +64,7 @@ async def test_each_call_sends_a_plain_bearer_and_a_fresh_altinn_samtykke(
 
 
 async def test_a_007_is_checked_with_altinn_2_before_it_is_believed(tmp_path: Path) -> None:
-    async with relay_stack(sqlite_url(tmp_path), tmp_path, **A2) as r:
+    async with relay_stack(sqlite_url(tmp_path), tmp_path, altinn_generation="altinn2") as r:
         s = r.s
         request_id, _ = await grant(s)
         answers = [feil(403, f"{KODE}007")]
@@ -82,7 +80,7 @@ async def test_a_007_is_checked_with_altinn_2_before_it_is_believed(tmp_path: Pa
 
 
 async def test_a_007_twice_ends_the_grant_as_revoked_by_skatteetaten(tmp_path: Path) -> None:
-    async with relay_stack(sqlite_url(tmp_path), tmp_path, **A2) as r:
+    async with relay_stack(sqlite_url(tmp_path), tmp_path, altinn_generation="altinn2") as r:
         s = r.s
         request_id, _ = await grant(s)
         r.tap.substitute = lambda request: feil(403, f"{KODE}007")
@@ -96,7 +94,7 @@ async def test_a_007_twice_ends_the_grant_as_revoked_by_skatteetaten(tmp_path: P
 async def test_a_consent_revoked_in_altinn_2_ends_the_grant_without_a_data_call(
     database_url: str, tmp_path: Path
 ) -> None:
-    async with relay_stack(database_url, tmp_path, **A2) as r:
+    async with relay_stack(database_url, tmp_path, altinn_generation="altinn2") as r:
         s = r.s
         request_id, code = await grant(s)
         revoked = await s.sandbox_http.post(f"/control/altinn2/{code}/revoke")
@@ -110,7 +108,7 @@ async def test_a_consent_revoked_in_altinn_2_ends_the_grant_without_a_data_call(
 
 
 async def test_a_consent_expired_in_altinn_2_ends_the_grant(tmp_path: Path) -> None:
-    async with relay_stack(sqlite_url(tmp_path), tmp_path, **A2) as r:
+    async with relay_stack(sqlite_url(tmp_path), tmp_path, altinn_generation="altinn2") as r:
         s = r.s
         request_id, code = await grant(s)
         assert (await s.sandbox_http.post(f"/control/altinn2/{code}/expire")).status_code == 200
@@ -120,7 +118,7 @@ async def test_a_consent_expired_in_altinn_2_ends_the_grant(tmp_path: Path) -> N
 
 
 async def test_altinn_2_down_leaves_the_grant_and_asks_to_come_back(tmp_path: Path) -> None:
-    async with relay_stack(sqlite_url(tmp_path), tmp_path, **A2) as r:
+    async with relay_stack(sqlite_url(tmp_path), tmp_path, altinn_generation="altinn2") as r:
         s = r.s
         request_id, _ = await grant(s)
         failing = await s.sandbox_http.post(
@@ -137,7 +135,7 @@ async def test_altinn_2_down_leaves_the_grant_and_asks_to_come_back(tmp_path: Pa
 
 
 async def test_a_relay_of_another_clients_altinn_2_grant_is_404(tmp_path: Path) -> None:
-    async with relay_stack(sqlite_url(tmp_path), tmp_path, **A2) as r:
+    async with relay_stack(sqlite_url(tmp_path), tmp_path, altinn_generation="altinn2") as r:
         s = r.s
         request_id, _ = await grant(s)
         response = await fetch(s, request_id, tenant=s.other)
