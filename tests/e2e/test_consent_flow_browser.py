@@ -1,5 +1,7 @@
 """The whole flow in a real headless Chromium, as a person clicks it in ``make demo``:
-demo portal → broker → the sandbox's Altinn consent page → log in → answer → back on the portal."""
+demo portal → broker → the sandbox's Altinn consent page → log in → answer → back on the portal,
+for a deployment on Altinn 3 and one on Altinn 2 (the same client API and portal for both);
+then the data is fetched (the relay) and the grant withdrawn through the client API."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Page
 
@@ -16,6 +19,7 @@ from broker.clients.service import ClientService
 from broker.sandbox import app as sandbox_app
 from broker.sandbox import world
 from broker.sandbox.portal import PortalConfig
+from broker.sandbox.seed import ALTINN2_API_KEY
 from broker.store import migrate
 from broker.store.db import create_engine
 from tests.browser import chromium
@@ -27,14 +31,24 @@ APPROVER = "01819040180"  # Kari Nordmann: may answer for NORDBYGG POLSKA NUF (3
 OUTSIDER = "11889940079"
 
 
+PAGES = {
+    "altinn3": "/altinn/accessmanagement/ui/consent/request",
+    "altinn2": "/altinn2/ui/AccessConsent/request",
+}
+
+
 @dataclass
 class Demo:
     portal: str
-    broker: world.Sandbox
+    broker: str
+    api_key: str
+    sandbox: world.Sandbox
 
 
 @asynccontextmanager
-async def demo(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
+async def demo(
+    database_url: str, tmp_path: Path, generation: str = "altinn3"
+) -> AsyncIterator[Demo]:
     sandbox_port, broker_port = free_port(), free_port()
     sandbox_url, broker_url = f"http://127.0.0.1:{sandbox_port}", f"http://127.0.0.1:{broker_port}"
     key_file = tmp_path / "key.json"
@@ -48,8 +62,12 @@ async def demo(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
             public_url=broker_url,
             maskinporten_url=f"{sandbox_url}/maskinporten",
             altinn_url=f"{sandbox_url}/altinn",
+            altinn2_url=f"{sandbox_url}/altinn2",
+            altinn2_api_key=ALTINN2_API_KEY,
+            enhetsregisteret_url=f"{sandbox_url}/brreg/enhetsregisteret/api",
             skatteetaten_url=f"{sandbox_url}/skatteetaten",
             maskinporten_key_file=str(key_file),
+            altinn_generation=generation,
         )
     )
     clients: ClientService = broker.state.clients
@@ -65,7 +83,7 @@ async def demo(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
         await stack.enter_async_context(
             serving(sandbox_app.create_app(sandbox, portal=portal), sandbox_port)
         )
-        yield f"{sandbox_url}/portal/"
+        yield Demo(f"{sandbox_url}/portal/", broker_url, key.value, sandbox)
 
 
 async def _ask_for_consent(page: Page, portal: str) -> None:
@@ -82,37 +100,62 @@ async def _log_in(page: Page, fnr: str) -> None:
     await page.get_by_role("button", name="Log in", exact=True).click()
 
 
+async def _withdraw(d: Demo, request_id: str) -> None:
+    """The portal's server withdraws the grant through the client API (DELETE)."""
+    async with httpx.AsyncClient(base_url=d.broker) as api:
+        response = await api.delete(
+            f"/v1/consent-requests/{request_id}", headers={"Authorization": f"Bearer {d.api_key}"}
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["grant"]["revoked_by"] == "client"
+
+
+@pytest.mark.parametrize("generation", ["altinn3", "altinn2"])
 @pytest.mark.parametrize(("answer", "expected"), [("Approve", "granted"), ("Reject", "denied")])
 async def test_a_person_answers_and_the_portal_shows_the_result(
-    database_url: str, tmp_path: Path, answer: str, expected: str
+    database_url: str, tmp_path: Path, answer: str, expected: str, generation: str
 ) -> None:
-    async with demo(database_url, tmp_path) as portal, chromium() as browser:
+    async with demo(database_url, tmp_path, generation) as d, chromium() as browser:
         page = await browser.new_page()
-        await _ask_for_consent(page, portal)
-        assert "/altinn/accessmanagement/ui/consent/request" in page.url
+        await _ask_for_consent(page, d.portal)
+        assert PAGES[generation] in page.url
         await _log_in(page, APPROVER)
         await page.get_by_role("button", name=answer).click()
-        await page.wait_for_url(f"{portal}return**")
+        await page.wait_for_url(f"{d.portal}return**")
         assert await page.inner_text("#status") == expected
         history = await page.inner_text("#history")
         assert "redirected" in history
         assert expected in history
-        if expected == "granted":
-            assert await page.locator("#grant-valid-to").count() == 1
-            # The relay: the portal fetches the data and checks the broker's signature on it.
-            await page.get_by_role("link", name="Fetch the data").click()
-            signature = await page.inner_text("#signature")
-            assert signature.startswith("Signature verified")
+        if expected != "granted":
+            return
+        assert await page.locator("#grant-valid-to").count() == 1
+        # The relay: the portal fetches the data and checks the broker's signature on it.
+        await page.get_by_role("link", name="Fetch the data").click()
+        signature = await page.inner_text("#signature")
+        assert signature.startswith("Signature verified")
+        # The grant is withdrawn through the client API; the portal shows it at once.
+        request_id = page.url.split("/requests/")[1].split("/")[0]
+        await _withdraw(d, request_id)
+        await page.goto(f"{d.portal}requests/{request_id}")
+        assert await page.inner_text("#status") == "cancelled"
+        assert "oppdrag.fetch" in await page.inner_text("#history")
+        if generation == "altinn2":
+            # Altinn 2 was told too: the rights are discarded there.
+            [a2] = d.sandbox.altinn2.requests()
+            assert a2.discarded
 
 
-async def test_a_person_without_rights_cannot_answer(database_url: str, tmp_path: Path) -> None:
-    async with demo(database_url, tmp_path) as portal, chromium() as browser:
+@pytest.mark.parametrize("generation", ["altinn3", "altinn2"])
+async def test_a_person_without_rights_cannot_answer(
+    database_url: str, tmp_path: Path, generation: str
+) -> None:
+    async with demo(database_url, tmp_path, generation) as d, chromium() as browser:
         page = await browser.new_page()
-        await _ask_for_consent(page, portal)
+        await _ask_for_consent(page, d.portal)
         await _log_in(page, OUTSIDER)
         assert await page.get_by_role("button", name="Approve").count() == 0
         assert "may not answer consent requests" in await page.content()
-        await page.goto(portal)
+        await page.goto(d.portal)
         request_link = page.locator("#requests a").first
         await request_link.click()
         assert await page.inner_text("#status") == "redirected"
