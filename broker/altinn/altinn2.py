@@ -151,6 +151,7 @@ class Altinn2Client:
     async def create(self, request: AltinnRequest) -> AltinnCreated:
         if request.id is not None:
             existing = await self._read(request.id, request.requestor_org)
+            self._check_parties(existing, request)
             return AltinnCreated(existing.state.id, self._view_uri(existing, request.language))
         subject_name = await self._names.name(request.subject_org)
         requestor_name = await self._names.name(request.requestor_org)
@@ -164,10 +165,14 @@ class Altinn2Client:
         )
         call = _Call("POST", API_PATH, REQUESTS_SCOPE, request.requestor_org, body, retry=False)
         created = self._parse(await self._exchange(call))
-        state = created.state
+        self._check_parties(created, request)
+        return AltinnCreated(created.state.id, self._view_uri(created, request.language))
+
+    @staticmethod
+    def _check_parties(answer: A2Request, request: AltinnRequest) -> None:
+        state = answer.state
         if (state.subject_org, state.requestor_org) != (request.subject_org, request.requestor_org):
             raise AltinnBadResponse("Altinn 2 answered with another request's parties")
-        return AltinnCreated(state.id, self._view_uri(created, request.language))
 
     async def status(self, consent_id: uuid.UUID, *, requestor_org: str) -> AltinnState:
         return (await self._read(consent_id, requestor_org)).state

@@ -109,8 +109,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "consent_revoked",
         409,
         "The consent is no longer valid: withdrawn in Altinn (Maskinporten, or for an Altinn 2 "
-        "consent Altinn 2, refused its token) or refused by Skatteetaten (`-007`, with `kode` and `korrelasjonsid`); the request is "
-        "now `revoked`.",
+        "consent Altinn 2, refused its token) or refused by Skatteetaten (`-007`, with `kode` "
+        "and `korrelasjonsid`); the request is now `revoked`.",
     ),
     ErrorCode("payload_too_large", 413, "The body is larger than 64 KiB."),
     ErrorCode("unsupported_media_type", 415, "Send the body as `application/json`."),

@@ -260,3 +260,9 @@ async def test_a_discard_refused_otherwise_than_403_is_raised() -> None:
     client, _, _ = mock_client([_json([{"errorCode": "1", "errorDescription": "no"}], 400)])
     with pytest.raises(AltinnRefused):
         await client.withdraw(uuid.UUID(CODE), requestor_org=AUTHORITY, granted=True)
+
+
+async def test_a_stored_code_read_back_for_other_parties_is_a_bad_response() -> None:
+    client, _, _ = mock_client([_json(request_body(CODE, "Opened", CoveredBy="310200026"))])
+    with pytest.raises(AltinnBadResponse, match="another request"):
+        await client.create(a2_request(id=uuid.UUID(CODE)))
