@@ -99,7 +99,9 @@ async def test_accounts_and_tokens(env: str, tmp_path: Path) -> None:
 
 
 async def test_clients_keys_and_webhooks(env: str, tmp_path: Path) -> None:
-    async with relay_stack(env, tmp_path) as rs:
+    # The CLI is another process: a key it revokes stops working in a server only when the
+    # server's key cache entry ends (BROKER_AUTH_CACHE_SECONDS), so this server caches none.
+    async with relay_stack(env, tmp_path, auth_cache_seconds="0") as rs:
         s = rs.s
         created = await as_json(
             "clients",
