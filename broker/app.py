@@ -36,7 +36,7 @@ from broker.consent.confirm import Confirmer
 from broker.consent.migrated import MigratedGrants
 from broker.consent.model import Generation
 from broker.consent.openapi import openapi_routes
-from broker.consent.ports import ConsentToken, Gateway, UpstreamUnavailable
+from broker.consent.ports import ConsentToken, Gateway, Gateways, UpstreamUnavailable
 from broker.consent.reconcile import Reconciler
 from broker.consent.revocations import RevocationPoller
 from broker.consent.service import ConsentPolicy, ConsentService
@@ -361,7 +361,13 @@ async def admin_tools(settings: Settings) -> AsyncIterator[AdminTools]:
 
     async with resources.open():
         # An administrator's revocation of an Altinn 2 consent is withdrawn there from here too.
-        gateways = _adapters(settings, resources, _now).gateways
+        gateways: Gateways = {}
+        try:
+            gateways = _adapters(settings, resources, _now).gateways
+        except RuntimeError as exc:
+            # No usable Maskinporten key on this machine: the admin commands still work, and a
+            # revocation's withdrawal at Altinn 2 is left to the server's reconciler.
+            logger.warning("Altinn 2 withdrawals are left to the server: %s", exc)
         yield _admin_tools(
             settings,
             units,

@@ -16,10 +16,15 @@ import pytest
 from sqlalchemy import text
 
 from broker import cli
+from broker.app import admin_tools
+from broker.store import migrate
+from broker.store.db import create_engine
 from tests.app.admin_support import ADMIN_PASSWORD, audit_events
 from tests.app.api_support import expect_problem
 from tests.app.relay_support import fetch, grant, relay_stack
+from tests.app.security_support import PROD_BROKER, PROD_ENCRYPTION_KEYS, PROD_SECRET_KEY
 from tests.flow import Stack
+from tests.support import make_settings, sqlite_url, write_signing_key
 
 RETURN_URL = "https://portal.example/ebevis/return"
 
@@ -256,3 +261,24 @@ async def _tamper(s: Stack, row_id: int) -> None:
         )
         if engine.dialect.name == "postgresql":
             await conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
+
+
+async def test_the_admin_commands_need_no_maskinporten_key(tmp_path: Path) -> None:
+    """The admin tools also withdraw an Altinn 2 revocation at Altinn 2 (that needs the broker's
+    Maskinporten key); where the key is missing they still work, and the server's reconciler
+    tells Altinn 2 instead."""
+    url = sqlite_url(tmp_path)
+    engine = create_engine(url)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    settings = make_settings(
+        env="prod",
+        database_url=url,
+        secret_key=PROD_SECRET_KEY,
+        encryption_keys=PROD_ENCRYPTION_KEYS,
+        public_url=PROD_BROKER,
+        signing_key_file=str(write_signing_key(tmp_path)),
+        maskinporten_key_file=str(tmp_path / "absent.jwk.json"),
+    )
+    async with admin_tools(settings) as tools:
+        assert await tools.service.clients() == []
