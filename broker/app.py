@@ -23,17 +23,25 @@ from broker.admin.clients import ClientAdmin
 from broker.admin.passwords import PasswordHasher
 from broker.admin.routes import admin_mount
 from broker.admin.service import AdminService
+from broker.altinn.altinn2 import Altinn2Client
+from broker.altinn.altinn2_relay import Altinn2RelayTokens
+from broker.altinn.altinn2_schemas import ServiceEdition
+from broker.altinn.altinn2_verifier import Altinn2TokenVerifier
 from broker.altinn.client import AltinnClient
+from broker.brreg.client import EnhetsregisteretClient
 from broker.clients.service import ClientService, InvalidBearer
 from broker.consent import routes as consent_routes
 from broker.consent.browser import BrowserFlow
 from broker.consent.confirm import Confirmer
+from broker.consent.migrated import MigratedGrants
+from broker.consent.model import Generation
 from broker.consent.openapi import openapi_routes
-from broker.consent.ports import ConsentToken, UpstreamUnavailable
+from broker.consent.ports import ConsentToken, Gateway, Gateways, UpstreamUnavailable
 from broker.consent.reconcile import Reconciler
 from broker.consent.revocations import RevocationPoller
 from broker.consent.service import ConsentPolicy, ConsentService
 from broker.consent.tokens import FlowTokens
+from broker.consent.withdraw import Withdrawals
 from broker.crypto import Cipher, parse_keys
 from broker.health import routes as health_routes
 from broker.health.service import ReadinessService
@@ -75,7 +83,7 @@ __all__ = ["UPSTREAMS", "AdminTools", "Resources", "admin_tools", "create_app"]
 
 logger = logging.getLogger("broker.app")
 
-UPSTREAMS = ("maskinporten", "altinn", "skatteetaten", "webhooks")
+UPSTREAMS = ("maskinporten", "altinn", "altinn2", "enhetsregisteret", "skatteetaten", "webhooks")
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -139,6 +147,8 @@ def _client(
     base_urls = {
         "maskinporten": settings.upstreams.maskinporten_url,
         "altinn": settings.upstreams.altinn_url,
+        "altinn2": settings.upstreams.altinn2_url,
+        "enhetsregisteret": settings.upstreams.enhetsregisteret_url,
         "skatteetaten": settings.upstreams.skatteetaten_url,
         "webhooks": "",
     }
@@ -196,6 +206,15 @@ class _Adapters:
     tokens: MaskinportenClient | _KeyMissing
     verifier: TokenVerifier
     altinn: AltinnClient
+    altinn2: Altinn2Client
+    altinn2_relay: Altinn2RelayTokens
+
+    @property
+    def gateways(self) -> dict[Generation, Gateway]:
+        return {
+            Generation.ALTINN3: Gateway(self.altinn, self.tokens),
+            Generation.ALTINN2: Gateway(self.altinn2, self.altinn2, altinn_chooses_id=True),
+        }
 
 
 def _adapters(settings: Settings, resources: Resources, now: Callable[[], datetime]) -> _Adapters:
@@ -232,7 +251,38 @@ def _adapters(settings: Settings, resources: Resources, now: Callable[[], dateti
         broker_org=mp.org_number,
         clock=now,
     )
-    return _Adapters(tokens, verifier, altinn)
+    altinn2 = _altinn2(settings, resources, tokens, now)
+    relay2 = Altinn2RelayTokens(
+        tokens,
+        altinn2,
+        vendor_mode=settings.consent.altinn_mode == "vendor",
+        broker_org=mp.org_number,
+    )
+    return _Adapters(tokens, verifier, altinn, altinn2, relay2)
+
+
+def _altinn2(
+    settings: Settings,
+    resources: Resources,
+    tokens: MaskinportenClient | _KeyMissing,
+    now: Callable[[], datetime],
+) -> Altinn2Client:
+    a2 = settings.altinn2
+    http = resources.http("altinn2")
+    return Altinn2Client(
+        http,
+        tokens,
+        api_key=str(a2.api_key),
+        broker_org=settings.maskinporten.org_number,
+        names=EnhetsregisteretClient(resources.http("enhetsregisteret"), clock=now),
+        verifier=Altinn2TokenVerifier(
+            http, jwks_uri=f"{settings.upstreams.altinn2_url}/api/metadata/jwk", clock=now
+        ),
+        clock=now,
+        auth=a2.auth,
+        service=ServiceEdition.parse(a2.service),
+        tokens_scope=a2.token_scope,
+    )
 
 
 def _signer(settings: Settings) -> BodySigner:
@@ -264,6 +314,7 @@ def _admin_tools(
     *,
     forget_client: Callable[[uuid.UUID], None],
     wake: Callable[[], None],
+    withdrawals: Withdrawals,
 ) -> AdminTools:
     admin, secret = settings.admin, str(settings.secret_key)
     policy = LoginPolicy(
@@ -280,7 +331,11 @@ def _admin_tools(
             policy=policy,
             now=now,
         ),
-        service=AdminService(units, now=now),
+        service=AdminService(
+            units,
+            now=now,
+            withdraw=lambda request, actor: withdrawals.withdraw(request, actor=actor),
+        ),
         clients=ClientAdmin(
             units,
             pepper=secret.encode(),
@@ -300,13 +355,26 @@ async def admin_tools(settings: Settings) -> AsyncIterator[AdminTools]:
     in a running server when its cache entry ends (at once where nothing is cached)."""
     resources = Resources(settings, {})
     cipher = _cipher(settings)
+
+    def units() -> SqlUnitOfWork:
+        return SqlUnitOfWork(resources.sessions, cipher)
+
     async with resources.open():
+        # An administrator's revocation of an Altinn 2 consent is withdrawn there from here too.
+        gateways: Gateways = {}
+        try:
+            gateways = _adapters(settings, resources, _now).gateways
+        except RuntimeError as exc:
+            # No usable Maskinporten key on this machine: the admin commands still work, and a
+            # revocation's withdrawal at Altinn 2 is left to the server's reconciler.
+            logger.warning("Altinn 2 withdrawals are left to the server: %s", exc)
         yield _admin_tools(
             settings,
-            lambda: SqlUnitOfWork(resources.sessions, cipher),
+            units,
             _now,
             forget_client=lambda _client_id: None,
             wake=lambda: None,
+            withdrawals=Withdrawals(units, gateways=gateways, now=_now),
         )
 
 
@@ -330,6 +398,8 @@ def create_app(
         # A change that queues a webhook wakes this process's delivery worker on commit.
         return SqlUnitOfWork(resources.sessions, cipher, on_outbox=worker.wake)
 
+    consent = settings.consent
+    generation = Generation(consent.generation)
     clients = ClientService(
         units,
         pepper=str(settings.secret_key).encode(),
@@ -338,8 +408,8 @@ def create_app(
         key_cache_seconds=settings.auth_cache_seconds,
         # Monotonic in production; a test's clock, so that its time travel ends entries too.
         monotonic=time.monotonic if clock is None else lambda: now().timestamp(),
+        default_generation=generation,
     )
-    consent = settings.consent
     flow_tokens = FlowTokens(
         [str(settings.secret_key)],
         now=lambda: now().timestamp(),
@@ -348,10 +418,12 @@ def create_app(
         # checked against the latest opening of the consent link, see BrowserFlow.finish.
         return_max_age=consent.max_days * 86400 + consent.start_ttl,
     )
-    confirmer = Confirmer(units, altinn=adapters.altinn, tokens=adapters.tokens, now=now)
+    gateways = adapters.gateways
+    confirmer = Confirmer(units, gateways=gateways, now=now)
+    withdrawals = Withdrawals(units, gateways=gateways, now=now)
     browser = BrowserFlow(
         units,
-        altinn=adapters.altinn,
+        gateways=gateways,
         confirmer=confirmer,
         flow_tokens=flow_tokens,
         return_endpoint=f"{settings.public_url}/consent/return",
@@ -360,12 +432,18 @@ def create_app(
     )
     service = ConsentService(
         units,
-        policy=ConsentPolicy(resource=consent.resource, max_days=consent.max_days),
+        policy=ConsentPolicy(
+            resource=consent.resource,
+            max_days=consent.max_days,
+            altinn2_service=settings.altinn2.service,
+            generation=generation,
+        ),
         consent_url=lambda request_id: browser.consent_url(settings.public_url, request_id),
         cursor_key=str(settings.secret_key).encode(),
         now=now,
+        withdrawals=withdrawals,
     )
-    reconciler = Reconciler(units, confirmer=confirmer, now=now)
+    reconciler = Reconciler(units, confirmer=confirmer, now=now, withdrawals=withdrawals)
     revocations = RevocationPoller(
         units, feed=adapters.altinn, altinn=adapters.altinn, now=now, max_days=consent.max_days
     )
@@ -393,7 +471,7 @@ def create_app(
     relay = RelayService(
         units,
         reads=lambda: SqlUnitOfWork(resources.read_sessions, cipher),
-        tokens=adapters.tokens,
+        tokens={Generation.ALTINN3: adapters.tokens, Generation.ALTINN2: adapters.altinn2_relay},
         source=SkatteetatenClient(resources.http("skatteetaten"), clock=now),
         limiter=limiter_for(
             resources.engine,
@@ -412,6 +490,7 @@ def create_app(
         # client in this process (the API-key cache, where there is one).
         forget_client=getattr(clients, "forget_client", lambda _client_id: None),
         wake=worker.wake,
+        withdrawals=withdrawals,
     )
     metrics = HttpMetrics()
     readiness = ReadinessService(
@@ -474,6 +553,11 @@ def create_app(
     app.state.signer = signer
     app.state.maskinporten = adapters.tokens
     app.state.admin = admin
+    app.state.now = now
+    app.state.withdrawals = withdrawals
+    app.state.migrated = MigratedGrants(
+        units, tokens=adapters.tokens, resource=consent.migrated_resource, now=now
+    )
     return app
 
 

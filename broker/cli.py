@@ -1,5 +1,7 @@
-"""The ``broker`` command: ``serve``, ``migrate``, ``sandbox``, ``demo``, and the operators'
-``admin``, ``clients`` and ``audit`` (broker/admin/commands.py)."""
+"""The ``broker`` command: ``serve``, ``migrate``, ``sandbox``, ``demo``, the operators'
+``admin``, ``clients`` (including a client's Altinn generation) and ``audit``
+(broker/admin/commands.py), and ``consents`` (import migrated Altinn 2 grants, revoke a
+consent)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import contextlib
 import dataclasses
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import TextIO
 
 import uvicorn
@@ -18,11 +22,15 @@ from starlette.applications import Starlette
 from broker.admin import commands as admin_commands
 from broker.app import admin_tools, create_app
 from broker.clients.service import ClientService
-from broker.consent.model import Caller
+from broker.consent.migrated import MigratedGrants, parse_grants
+from broker.consent.model import Caller, Generation
+from broker.consent.withdraw import Withdrawals
+from broker.errors import BrokerError
 from broker.logs import configure_logging
 from broker.sandbox import app as sandbox_app
 from broker.sandbox import world
 from broker.sandbox.portal import PortalConfig
+from broker.sandbox.skatteetaten_config import ConsentMode
 from broker.settings import Settings, SettingsError
 from broker.store import migrate
 from broker.store.db import create_engine
@@ -58,6 +66,8 @@ def main(
         return _demo(settings, args, out)
     if command in admin_commands.GROUPS:
         return asyncio.run(_admin(settings, args, out, err or sys.stderr, inp or sys.stdin))
+    if command == "consents":
+        return asyncio.run(_consents(settings, args, out))
     return _serve(settings, out)
 
 
@@ -76,8 +86,15 @@ def _parser() -> argparse.ArgumentParser:
             default=300,
             help="seconds before Altinn's events feed shows an event (300 is faithful)",
         )
+        sub.add_argument(
+            "--consent-mode",
+            choices=[m.value for m in ConsentMode],
+            default=ConsentMode.BOTH.value,
+            help="which consent the fake Skatteetaten takes: Altinn 2, Altinn 3 or both",
+        )
     sandbox.add_argument("--list", action="store_true", help="print the seed data and exit")
     admin_commands.add_parsers(commands)
+    _consent_parsers(commands)
     return parser
 
 
@@ -86,6 +103,31 @@ async def _admin(
 ) -> int:
     async with admin_tools(settings) as tools:
         return await admin_commands.run(tools, args, out=out, err=err, inp=inp)
+
+
+def _consent_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # A client's generation is ``broker clients generation`` (broker/admin/commands.py).
+    consents = commands.add_parser("consents", help="consent grants")
+    consent_commands = consents.add_subparsers(dest="action", required=True)
+    imports = consent_commands.add_parser(
+        "import-altinn2", help="import Altinn 2 grants migrated to Altinn 3 (see operations.md)"
+    )
+    imports.add_argument("file", type=Path, help="JSON Lines or a JSON array of grants")
+    imports.add_argument("--client", required=True, help="the client the grants belong to")
+    imports.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="do not ask Maskinporten for each grant's consent token first",
+    )
+    imports.add_argument(
+        "--skip-invalid", action="store_true", help="import the good grants, report the others"
+    )
+    imports.add_argument("--dry-run", action="store_true", help="check everything, store nothing")
+    revoke = consent_commands.add_parser(
+        "revoke", help="end a consent as an administrator (withdrawn at Altinn 2 too)"
+    )
+    revoke.add_argument("request", help="the consent request id")
+    revoke.add_argument("--reason", required=True, help="why (kept in the audit trail)")
 
 
 def _migrate(settings: Settings, out: TextIO) -> int:
@@ -107,6 +149,7 @@ def _build_sandbox(args: argparse.Namespace, host: str, *, write_key: bool) -> w
         base_url=f"http://{host}:{args.sandbox_port}",
         events_safety_lag_seconds=args.events_lag,
         broker_key_file=defaults.broker_key_file if write_key else None,
+        consent_mode=ConsentMode(args.consent_mode),
     )
     return world.build(config)
 
@@ -125,6 +168,75 @@ def _serve(settings: Settings, out: TextIO) -> int:  # pragma: no cover - runs a
     out.write(f"ebevis-broker: open http://{settings.host}:{settings.port}/readyz\n")
     out.flush()
     _run([(create_app(settings), settings.host, settings.port)])
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def _operator_app(settings: Settings) -> AsyncIterator[Starlette]:
+    """The broker's services for one operator command, without its background jobs."""
+    quiet = dataclasses.replace(
+        settings, consent=dataclasses.replace(settings.consent, reconcile_interval=0)
+    )
+    app = create_app(quiet)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise SystemExit(f"broker: {what} must be a UUID") from None
+
+
+async def _consents(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    async with _operator_app(settings) as app:
+        if args.action == "revoke":
+            return await _revoke(app.state.withdrawals, args, out)
+        return await _import(app, args, out)
+
+
+async def _revoke(withdrawals: Withdrawals, args: argparse.Namespace, out: TextIO) -> int:
+    request_id = _uuid(args.request, "the consent request")
+    try:
+        revoked = await withdrawals.revoke(request_id, reason=args.reason, actor=("admin", "cli"))
+    except BrokerError as exc:
+        out.write(f"not revoked: {exc}\n")
+        return 1
+    withdrawn = "withdrawn at Altinn" if revoked.generation is Generation.ALTINN2 else "local"
+    out.write(f"{revoked.id} revoked ({revoked.generation.value}; {withdrawn})\n")
+    return 0
+
+
+async def _import(app: Starlette, args: argparse.Namespace, out: TextIO) -> int:
+    caller = await app.state.clients.caller(_uuid(args.client, "the client"))
+    if caller is None:
+        out.write("no such client\n")
+        return 1
+    migrated: MigratedGrants = app.state.migrated
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        out.write(f"cannot read {args.file}: {type(exc).__name__}\n")
+        return 1
+    grants, problems = parse_grants(text, now=app.state.now())
+    if problems and not args.skip_invalid:
+        out.write("".join(f"{p}\n" for p in problems) + "nothing imported\n")
+        return 1
+    report = await migrated.run(
+        caller,
+        grants,
+        verify=not args.no_verify,
+        skip_invalid=args.skip_invalid,
+        dry_run=args.dry_run,
+    )
+    every = [*problems, *report.problems]
+    out.write("".join(f"{p}\n" for p in every))
+    verb = "would import" if args.dry_run else "imported"
+    out.write(f"{verb} {report.imported}; already imported {report.skipped}\n")
+    if report.problems and not args.skip_invalid:
+        out.write("nothing imported\n")
+        return 1
     return 0
 
 

@@ -18,6 +18,7 @@ from starlette.datastructures import Secret
 __all__ = [
     "VARIABLES",
     "AdminSettings",
+    "Altinn2Settings",
     "ConsentSettings",
     "Environment",
     "HttpSettings",
@@ -137,6 +138,53 @@ VARIABLES: tuple[Variable, ...] = (
         "BROKER_CONSENT_RESOURCE",
         "digdir-oppdragutenlandskevirksomheter-skatteetaten",
         "The Altinn 3 resource consent is asked for.",
+    ),
+    Variable(
+        "BROKER_ALTINN_GENERATION",
+        "altinn3",
+        "`altinn3` or `altinn2`: the Altinn generation of clients registered from now on; "
+        "`broker clients generation` changes a client's (see docs/operations.md).",
+    ),
+    Variable(
+        "BROKER_ALTINN2_URL",
+        "http://127.0.0.1:8001/altinn2",
+        "Altinn 2 base URL, e.g. `https://www.altinn.no` (the sandbox's by default).",
+    ),
+    Variable(
+        "BROKER_ALTINN2_API_KEY",
+        "",
+        "The broker's Altinn 2 API key (`ApiKey` header). Required outside dev/test when "
+        "BROKER_ALTINN_GENERATION is `altinn2`.",
+        secret=True,
+    ),
+    Variable(
+        "BROKER_ALTINN2_AUTH",
+        "maskinporten",
+        "`maskinporten`: the API key plus a Maskinporten token for the contracting authority "
+        "(`consumer_org`); `apikey`: the API key alone, the broker being the SRR-approved "
+        "handler.",
+    ),
+    Variable(
+        "BROKER_ALTINN2_SERVICE",
+        "5616_2",
+        "The Altinn 2 service edition (tjenestekode) consent is asked for.",
+    ),
+    Variable(
+        "BROKER_ALTINN2_TOKEN_SCOPE",
+        "altinn:consenttokens",
+        "Maskinporten scope for Altinn 2 consent tokens (some docs write "
+        "`altinn:consenttokens.read`).",
+    ),
+    Variable(
+        "BROKER_MIGRATED_RESOURCE",
+        "digdir_5616_2",
+        "The Altinn 3 resource that Altinn 2 grants were migrated to; imported grants use it.",
+    ),
+    Variable(
+        "BROKER_ENHETSREGISTERET_URL",
+        "http://127.0.0.1:8001/brreg/enhetsregisteret/api",
+        "Enhetsregisteret's API (`https://data.brreg.no/enhetsregisteret/api`), for the "
+        "organisation names Altinn 2 requires (the sandbox's by default).",
     ),
     Variable("BROKER_CONSENT_MAX_DAYS", "90", "Longest consent validity a client may ask for."),
     Variable("BROKER_FLOW_START_TTL", "604800", "Seconds a `consent_url` stays usable."),
@@ -277,6 +325,8 @@ class UpstreamSettings:
     maskinporten_url: str
     altinn_url: str
     skatteetaten_url: str
+    altinn2_url: str = "http://127.0.0.1:8001/altinn2"
+    enhetsregisteret_url: str = "http://127.0.0.1:8001/brreg/enhetsregisteret/api"
 
 
 @dataclass(frozen=True)
@@ -288,6 +338,8 @@ class ConsentSettings:
     reconcile_interval: int
     altinn_mode: str
     events_interval: int = 60
+    generation: str = "altinn3"
+    migrated_resource: str = "digdir_5616_2"
 
 
 @dataclass(frozen=True)
@@ -300,6 +352,14 @@ class WebhookSettings:
     disable_after: int
     secret_overlap: int
     allow_local: bool
+
+
+@dataclass(frozen=True)
+class Altinn2Settings:
+    api_key: Secret
+    auth: str
+    service: str
+    token_scope: str
 
 
 @dataclass(frozen=True)
@@ -352,12 +412,14 @@ class Settings:
     relay: RelaySettings
     auth_cache_seconds: int
     webhooks: WebhookSettings
+    altinn2: Altinn2Settings
     admin: AdminSettings = AdminSettings()
 
     def secret_values(self) -> tuple[str, ...]:
         """The plaintext secrets, for the log redactor to strike out wherever they appear."""
         keys = _key_values(str(self.encryption_keys))
-        return tuple(s for s in (str(self.secret_key), *keys) if s)
+        api_key = str(self.altinn2.api_key)
+        return tuple(s for s in (str(self.secret_key), *keys, api_key) if s)
 
     @property
     def is_dev(self) -> bool:
@@ -406,6 +468,8 @@ def _build(raw: Mapping[str, str]) -> Settings:
             maskinporten_url=raw["BROKER_MASKINPORTEN_URL"].rstrip("/"),
             altinn_url=raw["BROKER_ALTINN_URL"].rstrip("/"),
             skatteetaten_url=raw["BROKER_SKATTEETATEN_URL"].rstrip("/"),
+            altinn2_url=raw["BROKER_ALTINN2_URL"].rstrip("/"),
+            enhetsregisteret_url=raw["BROKER_ENHETSREGISTERET_URL"].rstrip("/"),
         ),
         http=HttpSettings(
             connect_timeout=_float(raw, "BROKER_HTTP_CONNECT_TIMEOUT"),
@@ -421,6 +485,14 @@ def _build(raw: Mapping[str, str]) -> Settings:
             reconcile_interval=_int(raw, "BROKER_RECONCILE_INTERVAL"),
             altinn_mode=_choice(raw, "BROKER_ALTINN_MODE", ("vendor", "org")),
             events_interval=_int(raw, "BROKER_ALTINN_EVENTS_INTERVAL"),
+            generation=_choice(raw, "BROKER_ALTINN_GENERATION", ("altinn3", "altinn2")),
+            migrated_resource=raw["BROKER_MIGRATED_RESOURCE"],
+        ),
+        altinn2=Altinn2Settings(
+            api_key=Secret(raw["BROKER_ALTINN2_API_KEY"]),
+            auth=_choice(raw, "BROKER_ALTINN2_AUTH", ("maskinporten", "apikey")),
+            service=_service(raw, "BROKER_ALTINN2_SERVICE"),
+            token_scope=raw["BROKER_ALTINN2_TOKEN_SCOPE"],
         ),
         webhooks=_webhooks(raw),
         admin=_admin(raw),
@@ -519,6 +591,13 @@ def _choice(raw: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
     return raw[name]
 
 
+def _service(raw: Mapping[str, str], name: str) -> str:
+    code, _, edition = raw[name].partition("_")
+    if not (code.isascii() and code.isdigit() and edition.isascii() and edition.isdigit()):
+        raise SettingsError(f"{name} must be a service code and edition, like 5616_2")
+    return raw[name]
+
+
 def _float(raw: Mapping[str, str], name: str) -> float:
     try:
         value = float(raw[name])
@@ -556,6 +635,8 @@ def _check_secrets(settings: Settings) -> None:
         problems.append("BROKER_WEBHOOK_ALLOW_LOCAL=true is for dev and the sandbox only")
     if settings.admin.password_cost < 15:
         problems.append("BROKER_ADMIN_PASSWORD_COST below 15 is for dev and tests only")
+    if settings.consent.generation == "altinn2" and not str(settings.altinn2.api_key):
+        problems.append("BROKER_ALTINN2_API_KEY is missing (BROKER_ALTINN_GENERATION=altinn2)")
     if problems:
         raise SettingsError(
             f"refusing to start with BROKER_ENV={settings.env}: " + "; ".join(problems)

@@ -24,6 +24,7 @@ from broker.consent.reconcile import Reconciler
 from broker.sandbox import app as sandbox_app
 from broker.sandbox import world
 from broker.sandbox.clock import Clock
+from broker.sandbox.seed import ALTINN2_API_KEY
 from broker.store import migrate
 from broker.store.consents import SqlConsentStore
 from broker.store.db import create_engine
@@ -36,6 +37,8 @@ AUTHORITY = "310200018"
 OTHER_AUTHORITY = "310200026"
 SUPPLIER = "310100013"  # Kari Nordmann (01819040180) may answer for it
 APPROVER = "01819040180"
+ALTINN3_UI = f"{SANDBOX}/altinn/accessmanagement/ui/consent/request?id="
+ALTINN2_UI = f"{SANDBOX}/altinn2/ui/AccessConsent/request?id="
 
 
 @dataclass
@@ -101,18 +104,33 @@ class Stack:
             return await store.receipt(uuid.UUID(request_id))
 
     async def go_to_altinn(self, browser: httpx.AsyncClient, consent_url: str) -> str:
-        """Open the consent link; return the Altinn consent id from the viewUri."""
+        """Open the consent link; return the Altinn consent id from the viewUri (Altinn 3) or
+        the AuthorizationCode from the GUI link (Altinn 2)."""
         response = await browser.get(consent_url)
         assert response.status_code == 303, response.text
         location = response.headers["location"]
         sandbox = str(self.sandbox_http.base_url).rstrip("/")
-        assert location.startswith(f"{sandbox}/altinn/accessmanagement/ui/consent/request?id=")
+        # The loopback stack serves the sandbox elsewhere than SANDBOX.
+        ui = tuple(u.replace(SANDBOX, sandbox, 1) for u in (ALTINN3_UI, ALTINN2_UI))
+        assert location.startswith(ui), location
         return parse_qs(urlsplit(location).query)["id"][0]
+
+    def control_path(self, altinn_id: str, action: str) -> str:
+        """The sandbox's control path acting on this Altinn request, in its generation."""
+        if self.sandbox.altinn2.get(altinn_id) is not None:
+            return f"/control/altinn2/{altinn_id}/{action}"
+        return f"/control/consents/{altinn_id}/{action}"
+
+    def redirect_url(self, altinn_id: str) -> str:
+        """The way back Altinn holds for the request (before anyone answered)."""
+        request = self.sandbox.altinn2.get(altinn_id) or self.sandbox.altinn.get(altinn_id)
+        assert request is not None
+        return request.redirect_url
 
     async def answer(self, altinn_id: str, action: str = "approve") -> str:
         """Answer as the person would in Altinn; return where Altinn sends the browser back."""
         response = await self.sandbox_http.post(
-            f"/control/consents/{altinn_id}/{action}", json={"person": APPROVER}
+            self.control_path(altinn_id, action), json={"person": APPROVER}
         )
         assert response.status_code == 200, response.text
         redirect = response.json()["redirect"]
@@ -152,8 +170,9 @@ async def stack(
     **settings: str,
 ) -> AsyncIterator[Stack]:
     """The whole stack; ``settings`` are BROKER_* overrides without the prefix (e.g.
-    ``env="prod"``, ``public_url="https://broker.test"``). ``wrap_skatteetaten`` may put
-    something between the broker and the sandbox's Skatteetaten (to watch or answer instead);
+    ``env="prod"``, ``public_url="https://broker.test"``, ``altinn_generation="altinn2"`` for
+    tenants on Altinn 2). ``wrap_skatteetaten`` may put something between the broker and the
+    sandbox's Skatteetaten (to watch or answer instead);
     ``webhooks`` replaces the network to the clients' webhook receivers; ``events_lag`` is
     the sandbox Altinn events feed's safety lag (300 s in Altinn). Background jobs are
     off unless ``settings`` turn them on: tests run them by hand (``run_once``)."""
@@ -192,6 +211,7 @@ async def _stack(
             base_url=sandbox_url,
             broker_key_file=key_file,
             events_safety_lag_seconds=events_lag,
+            altinn2_redirect_domains=(urlsplit(public_url).hostname or "",),
         ),
         clock,
     )
@@ -206,6 +226,9 @@ async def _stack(
             public_url=public_url,
             maskinporten_url=f"{sandbox_url}/maskinporten",
             altinn_url=f"{sandbox_url}/altinn",
+            altinn2_url=f"{sandbox_url}/altinn2",
+            altinn2_api_key=ALTINN2_API_KEY,
+            enhetsregisteret_url=f"{sandbox_url}/brreg/enhetsregisteret/api",
             skatteetaten_url=f"{sandbox_url}/skatteetaten",
             maskinporten_key_file=str(key_file),
             **{**_QUIET, **settings},
@@ -215,6 +238,8 @@ async def _stack(
         else {
             "maskinporten": sandbox_transport,
             "altinn": sandbox_transport,
+            "altinn2": sandbox_transport,
+            "enhetsregisteret": sandbox_transport,
             "skatteetaten": wrap_skatteetaten(sandbox_transport)
             if wrap_skatteetaten
             else sandbox_transport,

@@ -1,6 +1,6 @@
 """The operators' use cases on clients (procurement systems): register them, edit their return
-URLs, switch them off and on, issue and revoke API keys, and manage their webhook endpoint
-(URL, secret rotation, deliveries, redelivery).
+URLs, switch them off and on, choose their Altinn generation, issue and revoke API keys, and
+manage their webhook endpoint (URL, secret rotation, deliveries, redelivery).
 
 Each change is one transaction with its audit row. Keys and webhook secrets are shown once, in
 the answer that makes them. Revoking a key or disabling a client also tells this process's
@@ -21,6 +21,7 @@ from broker.admin.ports import AdminUnit, ClientDetails, KeyInfo
 from broker.admin.schemas import parse_return_urls
 from broker.clients.keys import hash_key, new_key
 from broker.consent.identifiers import is_valid_orgnr
+from broker.consent.model import Generation
 from broker.consent.return_urls import InvalidReturnUrl, normalise
 from broker.errors import Conflict, NotFound, ValidationFailed
 from broker.webhooks.ports import Delivery, Endpoint, SecretInfo
@@ -190,6 +191,36 @@ class ClientAdmin:
             await uow.commit()
         self._forget(parsed)
         return updated
+
+    async def set_generation(
+        self, actor: Actor, client_id: str, generation: str, *, correlation_id: str | None
+    ) -> int:
+        """The Altinn generation of a client's (with ``all``, every client's) new consent
+        requests; requests already made keep theirs. How many clients changed."""
+        actor.require_admin()
+        try:
+            chosen = Generation(generation)
+        except ValueError:
+            raise _field_errors([("generation", "altinn3 or altinn2")]) from None
+        target = None if client_id == "all" else _parse_id(client_id)
+        now = self._now()
+        async with self._units() as uow:
+            if target is not None:
+                await _client(uow, target)
+            changed = await uow.clients.set_generation(target, chosen, at=now)
+            await uow.audit.append(
+                actor.audit(
+                    "client.generation_changed",
+                    OBJECT,
+                    str(target) if target else "all",
+                    client_id=target,
+                    correlation_id=correlation_id,
+                    details={"generation": chosen.value, "clients": changed},
+                ),
+                at=now,
+            )
+            await uow.commit()
+        return changed
 
     async def issue_key(
         self,

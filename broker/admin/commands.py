@@ -1,4 +1,5 @@
-"""The admin's command line: ``broker admin …``, ``broker clients …``, ``broker audit …``.
+"""The admin's command line: ``broker admin …``, ``broker clients …``, ``broker audit …``
+(``broker consents …``, the Altinn 2 import and revocation, is in ``broker/cli.py``).
 
 Each command does what the web interface does, through the same use cases (and so leaves the
 same audit rows, with the operating-system user as the actor). ``--json`` prints one JSON
@@ -28,6 +29,7 @@ from broker.admin.schemas import (
     request_admin_json,
 )
 from broker.admin.service import AdminService
+from broker.consent.model import Generation
 from broker.errors import BrokerError
 from broker.webhooks.schemas import delivery_json
 
@@ -198,9 +200,23 @@ async def _client_list(tools: Tools, args: argparse.Namespace, io: Io, actor: Ac
     found = [client_json(c) for c in await tools.service.clients()]
     io.emit(
         found,
-        "\n".join(f"{c['id']}\t{c['org_number']}\t{c['status']}\t{c['name']}" for c in found),
+        "\n".join(
+            f"{c['id']}\t{c['org_number']}\t{c['status']}\t{c['generation']}\t{c['name']}"
+            for c in found
+        ),
     )
     return 0
+
+
+async def _client_generation(tools: Tools, args: argparse.Namespace, io: Io, actor: Actor) -> int:
+    changed = await tools.clients.set_generation(
+        actor, args.id, args.generation, correlation_id=None
+    )
+    io.emit(
+        {"changed": changed, "generation": args.generation},
+        f"{changed} client(s) now on {args.generation}",
+    )
+    return 0 if changed else 1
 
 
 async def _client_show(tools: Tools, args: argparse.Namespace, io: Io, actor: Actor) -> int:
@@ -406,7 +422,15 @@ def _client_commands(clients: Any) -> None:
     create.add_argument("--org-number", required=True)
     create.add_argument("--return-url", action="append", required=True)
     create.set_defaults(handler=_client_create)
-    clients.add_parser("list", help="list clients").set_defaults(handler=_client_list)
+    clients.add_parser(
+        "list", help="id, org number, state, Altinn generation and name of every client"
+    ).set_defaults(handler=_client_list)
+    generation = clients.add_parser(
+        "generation", help="the Altinn generation a client's new consent requests go through"
+    )
+    generation.add_argument("id", help="a client id, or 'all' for every client")
+    generation.add_argument("generation", choices=[g.value for g in Generation])
+    generation.set_defaults(handler=_client_generation)
     simple: list[tuple[str, Command, str]] = [
         ("show", _client_show, "a client with its keys and webhook endpoint"),
         ("issue-key", _issue_key, "issue another API key (shown once)"),

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from broker.consent.model import ConsentRequest, RevokedBy, State
+from broker.consent.model import ConsentRequest, Generation, RevokedBy, State
 from broker.consent.ports import AuditRecord, Outbox
 from broker.webhooks.ports import WebhookStore
 
@@ -143,6 +143,8 @@ class ClientDetails:
     return_urls: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+    # The Altinn generation the client's new consent requests go through.
+    generation: Generation = Generation.ALTINN3
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,10 @@ class ClientAdminStore(Protocol):
     ) -> None: ...
 
     async def set_active(self, client_id: uuid.UUID, active: bool, *, at: datetime) -> None: ...
+
+    async def set_generation(
+        self, client_id: uuid.UUID | None, generation: Generation, *, at: datetime
+    ) -> int: ...
 
     async def add_key(
         self, client_id: uuid.UUID, *, prefix: str, key_hash: str, label: str | None, at: datetime

@@ -194,6 +194,7 @@ def client_json(client: ClientDetails) -> dict[str, Any]:
         "org_number": client.org_number,
         "status": "active" if client.active else "disabled",
         "return_urls": list(client.return_urls),
+        "generation": client.generation.value,
         "created_at": iso(client.created_at),
         "updated_at": iso(client.updated_at),
     }

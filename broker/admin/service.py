@@ -5,13 +5,15 @@ Revocation goes through the consent state machine exactly as the other revocatio
 Altinn events poller, the relay's ``-007``): ``step`` with ``Revoked(ADMIN, reason)``, a
 compare-and-set move, the grant ended, the audit row and the client's
 ``consent_request.revoked`` webhook event in one transaction. The relay then refuses the
-request at once with ``409 consent_revoked_by_admin``.
+request at once with ``409 consent_revoked_by_admin``. After the commit, an Altinn 2 consent is
+also given up at Altinn 2 (``consent.withdraw``: ``DELETE /api/authorization/token/{code}``; a
+failure is retried by the reconciler).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -36,6 +38,9 @@ __all__ = ["REVOCABLE", "AdminService", "RequestDetail", "SearchPage"]
 REVOCABLE = (State.PENDING, State.REDIRECTED, State.GRANTED)
 PAGE_SIZE = 50
 
+# Tells Altinn the broker gives a consent up (``Withdrawals.withdraw``); never raises.
+Withdraw = Callable[[ConsentRequest, tuple[str, str]], Awaitable[bool]]
+
 
 @dataclass(frozen=True)
 class SearchPage:
@@ -55,9 +60,16 @@ class RequestDetail:
 
 
 class AdminService:
-    def __init__(self, units: Callable[[], AdminUnit], *, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        units: Callable[[], AdminUnit],
+        *,
+        now: Callable[[], datetime],
+        withdraw: Withdraw | None = None,
+    ) -> None:
         self._units = units
         self._now = now
+        self._withdraw = withdraw
 
     async def search(
         self, query: dict[str, str], *, cursor: str | None = None, limit: int = PAGE_SIZE
@@ -122,6 +134,9 @@ class AdminService:
             updated = await uow.consents.get(request.id, client_id=None)
             await uow.commit()
         assert updated is not None
+        if self._withdraw is not None:
+            # After the commit: the broker has stopped using the consent whatever Altinn says.
+            await self._withdraw(updated, ("admin", actor.username))
         return updated
 
     async def export(

@@ -168,6 +168,9 @@ class AltinnClient:
         """Create the request (201), or read it back when the id exists with the same parties
         (200). Refusals, including an id taken by other parties (``AM-00016``), raise
         ``AltinnRefused``."""
+        consent_id = request.id
+        if consent_id is None:
+            raise ValueError("Altinn 3 requests carry the id we chose")
         call = _Call(
             "POST",
             API_PATH,
@@ -176,7 +179,7 @@ class AltinnClient:
             json=create_body(request, messages=self._messages),
         )
         response = await self._exchange(call)
-        return self._parse(lambda body: parse_created(body, consent_id=request.id), response)
+        return self._parse(lambda body: parse_created(body, consent_id=consent_id), response)
 
     async def status(self, consent_id: uuid.UUID, *, requestor_org: str) -> AltinnState:
         """The request as Altinn has it now; EXPIRED once ``validTo`` has passed. An unknown
@@ -189,6 +192,11 @@ class AltinnClient:
         if state.id != consent_id:
             raise AltinnBadResponse("Altinn answered for another consent request")
         return state
+
+    async def withdraw(self, consent_id: uuid.UUID, *, requestor_org: str, granted: bool) -> bool:
+        """Altinn 3 has no consumer-side revocation or deletion (§2.2, §4.2): only the end user
+        revokes, in the portal. So nothing is sent, and the answer is False."""
+        return False
 
     async def events(
         self,

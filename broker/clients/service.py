@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from broker.clients.keys import ApiKey, hash_key, new_key, parse_key
-from broker.consent.model import Caller
+from broker.consent.model import Caller, Generation
 from broker.consent.return_urls import InvalidReturnUrl, normalise
 from broker.errors import Unauthenticated, ValidationFailed
 
@@ -48,6 +48,8 @@ class _Client(Protocol):
     def active(self) -> bool: ...
     @property
     def return_urls(self) -> tuple[str, ...]: ...
+    @property
+    def generation(self) -> Generation: ...
 
 
 class _Key(Protocol):
@@ -65,8 +67,18 @@ class _Key(Protocol):
 
 class _ClientStore(Protocol):
     async def create(
-        self, *, name: str, org_number: str, return_urls: tuple[str, ...], at: datetime
+        self,
+        *,
+        name: str,
+        org_number: str,
+        return_urls: tuple[str, ...],
+        at: datetime,
+        generation: Generation = ...,
     ) -> uuid.UUID: ...
+
+    async def set_generation(
+        self, client_id: uuid.UUID | None, generation: Generation, *, at: datetime
+    ) -> int: ...
 
     async def add_key(
         self, client_id: uuid.UUID, *, prefix: str, key_hash: str, label: str | None, at: datetime
@@ -147,12 +159,14 @@ class ClientService:
         now: Callable[[], datetime],
         key_cache_seconds: float = 0,
         monotonic: Callable[[], float] = time.monotonic,
+        default_generation: Generation = Generation.ALTINN3,
     ) -> None:
         self._transactions = transactions
         self._pepper = pepper
         self._verify_bearer = verify_bearer
         self._now = now
         self._keys = _KeyCache(key_cache_seconds, monotonic)
+        self._default_generation = default_generation
 
     def forget_client(self, client_id: uuid.UUID) -> None:
         """Stop honouring this process's remembered keys of a client (revocation, disabling)."""
@@ -163,8 +177,14 @@ class ClientService:
         return len(self._keys)
 
     async def register(
-        self, *, name: str, org_number: str, return_urls: tuple[str, ...]
+        self,
+        *,
+        name: str,
+        org_number: str,
+        return_urls: tuple[str, ...],
+        generation: Generation | None = None,
     ) -> uuid.UUID:
+        """A new client, on the deployment's Altinn generation unless ``generation`` says."""
         for url in return_urls:
             try:
                 normalise(url)
@@ -172,10 +192,28 @@ class ClientService:
                 raise ValidationFailed(f"return URL refused: {exc}") from None
         async with self._transactions() as tx:
             client_id = await tx.clients.create(
-                name=name, org_number=org_number, return_urls=return_urls, at=self._now()
+                name=name,
+                org_number=org_number,
+                return_urls=return_urls,
+                at=self._now(),
+                generation=generation or self._default_generation,
             )
             await tx.commit()
         return client_id
+
+    async def set_generation(self, client_id: uuid.UUID | None, generation: Generation) -> int:
+        """Which Altinn new consent requests of a client (of every client, with None) go
+        through; requests already made keep theirs. Returns how many clients changed."""
+        async with self._transactions() as tx:
+            changed = await tx.clients.set_generation(client_id, generation, at=self._now())
+            await tx.commit()
+        return changed
+
+    async def caller(self, client_id: uuid.UUID) -> Caller | None:
+        """The client as the consent use cases see it (for operator commands)."""
+        async with self._transactions() as tx:
+            client = await tx.clients.get(client_id)
+        return None if client is None else _caller(client)
 
     async def ensure(
         self, *, name: str, org_number: str, return_urls: tuple[str, ...]
@@ -274,7 +312,12 @@ def _org(claim: object) -> str | None:
 
 
 def _caller(client: _Client) -> Caller:
-    return Caller(client_id=client.id, name=client.name, return_urls=client.return_urls)
+    return Caller(
+        client_id=client.id,
+        name=client.name,
+        return_urls=client.return_urls,
+        generation=client.generation,
+    )
 
 
 def _refused() -> Unauthenticated:

@@ -14,7 +14,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -24,8 +24,9 @@ from broker.consent.machine import ConsentFlow, Expired, Failed, InvalidTransiti
 from broker.consent.model import ConsentRequest, Language, State
 from broker.consent.notices import publish
 from broker.consent.ports import (
-    AltinnConsents,
     AltinnRequest,
+    Gateway,
+    Gateways,
     UnitOfWork,
     UpstreamRefused,
     UpstreamUnavailable,
@@ -67,7 +68,7 @@ class BrowserFlow:
         self,
         units: Callable[[], UnitOfWork],
         *,
-        altinn: AltinnConsents,
+        gateways: Gateways,
         confirmer: Confirmer,
         flow_tokens: FlowTokens,
         return_endpoint: str,
@@ -76,7 +77,7 @@ class BrowserFlow:
     ) -> None:
         self._units = units
         self._return_ttl = timedelta(seconds=return_ttl)
-        self._altinn = altinn
+        self._gateways = gateways
         self._confirmer = confirmer
         self._tokens = flow_tokens
         self._return_endpoint = return_endpoint
@@ -101,9 +102,14 @@ class BrowserFlow:
         if request.valid_to <= self._now():
             await self._move(request, Expired(), ("system", "expiry"))
             raise PersonError("request_closed", 410, request.language)
-        request = await self._ensure_altinn_id(request)
+        gateway = self._gateways.get(request.generation)
+        if gateway is None:
+            logger.error("no adapter for Altinn generation %s", request.generation.value)
+            raise PersonError("try_again", 503, request.language)
+        if not gateway.altinn_chooses_id:
+            request = await self._ensure_altinn_id(request)
         binding = self._binding(cookie)
-        view_uri = await self._create_at_altinn(request, binding)
+        view_uri = await self._create_at_altinn(request, binding, gateway)
         if request.state is State.PENDING:
             await self._move(request, Started(), ("person", "browser"))
         else:
@@ -168,21 +174,19 @@ class BrowserFlow:
         assert stored is not None
         return stored
 
-    async def _create_at_altinn(self, request: ConsentRequest, binding: Binding) -> str:
-        assert request.altinn_consent_id is not None
+    async def _create_at_altinn(
+        self, request: ConsentRequest, binding: Binding, gateway: Gateway
+    ) -> str:
         handle = self._tokens.return_handle(str(request.id), binding)
         try:
-            created = await self._altinn.create(
-                AltinnRequest(
-                    id=request.altinn_consent_id,
-                    subject_org=request.subject_org,
-                    requestor_org=request.requestor_org,
-                    resource=request.resource,
-                    valid_to=request.valid_to,
-                    redirect_url=f"{self._return_endpoint}?{urlencode({'h': handle})}",
-                    language=request.language.value,
-                )
-            )
+            created = await gateway.altinn.create(self._altinn_request(request, handle))
+            if request.altinn_consent_id is None:
+                # Altinn 2 chose the id (its AuthorizationCode): kept before the person leaves.
+                stored = await self._keep_code(request, created.id)
+                if stored != created.id:
+                    # Another start of this request won the race: go to its request instead.
+                    request = replace(request, altinn_consent_id=stored)
+                    created = await gateway.altinn.create(self._altinn_request(request, handle))
         except UpstreamUnavailable:
             raise PersonError("try_again", 503, request.language) from None
         except UpstreamRefused as exc:
@@ -190,6 +194,28 @@ class BrowserFlow:
             await self._move(request, Failed(f"altinn_{exc.code}"), ("system", "altinn"))
             raise PersonError("altinn_refused", 502, request.language) from None
         return created.view_uri
+
+    def _altinn_request(self, request: ConsentRequest, handle: str) -> AltinnRequest:
+        return AltinnRequest(
+            id=request.altinn_consent_id,
+            subject_org=request.subject_org,
+            requestor_org=request.requestor_org,
+            resource=request.resource,
+            valid_to=request.valid_to,
+            redirect_url=f"{self._return_endpoint}?{urlencode({'h': handle})}",
+            language=request.language.value,
+        )
+
+    async def _keep_code(self, request: ConsentRequest, code: uuid.UUID) -> uuid.UUID:
+        async with self._units() as uow:
+            kept = await uow.consents.set_altinn_code(request.id, code)
+            await uow.commit()
+            if kept:
+                return code
+            stored = await uow.consents.get(request.id, client_id=None)
+        assert stored is not None
+        assert stored.altinn_consent_id is not None
+        return stored.altinn_consent_id
 
     def _closed(self, request: ConsentRequest) -> Redirect:
         if request.state in (State.GRANTED, State.DENIED):

@@ -27,13 +27,14 @@ from broker.consent.machine import (
 from broker.consent.model import ConsentRequest, Grant, State
 from broker.consent.notices import publish
 from broker.consent.ports import (
-    AltinnConsents,
     AltinnState,
     AltinnStatus,
-    ConsentTokens,
     ConsentUnavailable,
+    Gateway,
+    Gateways,
     UnitOfWork,
     UpstreamRefused,
+    UpstreamUnavailable,
 )
 from broker.consent.service import audit_transition
 
@@ -60,14 +61,19 @@ class Confirmer:
         self,
         units: Callable[[], UnitOfWork],
         *,
-        altinn: AltinnConsents,
-        tokens: ConsentTokens,
+        gateways: Gateways,
         now: Callable[[], datetime],
     ) -> None:
         self._units = units
-        self._altinn = altinn
-        self._tokens = tokens
+        self._gateways = gateways
         self._now = now
+
+    def _gateway(self, request: ConsentRequest) -> Gateway:
+        gateway = self._gateways.get(request.generation)
+        if gateway is None:
+            # A deployment without this generation's adapter: nothing to ask, try later.
+            raise UpstreamUnavailable(f"no adapter for {request.generation.value}")
+        return gateway
 
     async def confirm(
         self, request: ConsentRequest, *, actor: tuple[str, str], correlation_id: str | None
@@ -76,7 +82,7 @@ class Confirmer:
         when they cannot be asked; the request is then left as it was."""
         assert request.altinn_consent_id is not None
         try:
-            state = await self._altinn.status(
+            state = await self._gateway(request).altinn.status(
                 request.altinn_consent_id, requestor_org=request.requestor_org
             )
         except UpstreamRefused as exc:
@@ -110,7 +116,7 @@ class Confirmer:
     ) -> tuple[Event, bytes | None]:
         assert request.altinn_consent_id is not None
         try:
-            token = await self._tokens.consent_token(
+            token = await self._gateway(request).tokens.consent_token(
                 consent_id=request.altinn_consent_id,
                 subject_org=request.subject_org,
                 requestor_org=request.requestor_org,

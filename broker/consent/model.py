@@ -37,6 +37,9 @@ class State(StrEnum):
 
 
 class Generation(StrEnum):
+    """Which Altinn a consent request goes through. A grant migrated from Altinn 2 to Altinn 3
+    (resource ``digdir_5616_2``, addressed by its old AuthorizationCode) is ``altinn3``."""
+
     ALTINN3 = "altinn3"
     ALTINN2 = "altinn2"
 
@@ -61,6 +64,8 @@ class Caller:
     client_id: uuid.UUID
     name: str
     return_urls: tuple[str, ...]
+    # The Altinn generation chosen for this client; None: the deployment's default.
+    generation: Generation | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,8 @@ class ConsentRequest:
     state: State
     state_reason: str | None
     generation: Generation
+    # Altinn 3: our own UUIDv7. Altinn 2 and migrated grants: the AuthorizationCode, a secret
+    # the store keeps encrypted (never logged, shown or put in a URL).
     altinn_consent_id: uuid.UUID | None
     valid_to: datetime
     idempotency_key: str | None
@@ -94,6 +101,8 @@ class ConsentRequest:
     updated_at: datetime
     grant: Grant | None = None
     redirected_at: datetime | None = None  # the person's latest opening of the consent link
+    # When the broker told Altinn 2 it gives the consent up (DELETE of the request or token).
+    altinn_withdrawn_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -121,9 +121,9 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode(
         "consent_revoked",
         409,
-        "The consent is no longer valid: withdrawn in Altinn (Maskinporten refused it) or "
-        "refused by Skatteetaten (`-007`, with `kode` and `korrelasjonsid`); the request is "
-        "now `revoked`.",
+        "The consent is no longer valid: withdrawn in Altinn (Maskinporten, or for an Altinn 2 "
+        "consent Altinn 2, refused its token) or refused by Skatteetaten (`-007`, with `kode` "
+        "and `korrelasjonsid`); the request is now `revoked`.",
     ),
     ErrorCode(
         "consent_revoked_by_admin",
@@ -474,7 +474,8 @@ def _schemas() -> dict[str, Any]:
                 "action": {
                     "type": "string",
                     "description": "What happened: `created`, `redirected`, `granted`, "
-                    "`denied`, `expired`, `failed`, `cancelled`, ...",
+                    "`denied`, `expired`, `failed`, `cancelled`, `revoked`, `imported` (a "
+                    "migrated Altinn 2 grant), `oppdrag.fetch`, `altinn.withdraw`, ...",
                     "examples": ["created"],
                 },
                 "state": {"type": ["string", "null"], "enum": [*states, None]},
@@ -689,8 +690,11 @@ def _consent_paths() -> dict[str, Any]:
                 "summary": "Cancel a request or withdraw its grant",
                 "description": "`pending` or `redirected` → `cancelled`; `granted` → "
                 "`cancelled` with `grant.revoked_by` = `client`, and the broker uses the "
-                "consent no more. The consent is not withdrawn in Altinn itself. Final "
-                "requests give 409 `invalid_state`.",
+                "consent no more. Altinn 3 has no way for the broker to withdraw the consent "
+                "there; for a client on Altinn 2 the broker also gives it up at Altinn 2 "
+                "(the rights are discarded, an unanswered request is deleted), retrying in "
+                "the background if Altinn 2 cannot be reached. Final requests give 409 "
+                "`invalid_state`.",
                 "security": _CLIENT_SECURITY,
                 "responses": {
                     "200": _json("The cancelled request.", _ref("ConsentRequest")),

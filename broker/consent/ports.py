@@ -14,7 +14,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from broker.consent.model import ConsentRequest, Grant, HistoryEntry, RevokedBy, State
+from broker.consent.model import (
+    ConsentRequest,
+    Generation,
+    Grant,
+    HistoryEntry,
+    RevokedBy,
+    State,
+)
 
 __all__ = [
     "AltinnConsents",
@@ -32,6 +39,8 @@ __all__ = [
     "ConsentTokens",
     "ConsentUnavailable",
     "DuplicateKey",
+    "Gateway",
+    "Gateways",
     "IdempotencyStore",
     "JobCursors",
     "Notice",
@@ -75,9 +84,11 @@ class AltinnStatus(StrEnum):
 
 @dataclass(frozen=True)
 class AltinnRequest:
-    """A consent request to create at Altinn 3. ``id`` is ours (UUIDv7), so a retry is safe."""
+    """A consent request to create at Altinn. Altinn 3: ``id`` is ours (UUIDv7), so a retry is
+    safe. Altinn 2 chooses the id (the AuthorizationCode): ``id`` is None for a new request and
+    the stored code when the request exists already (it is then read back, not created)."""
 
-    id: uuid.UUID
+    id: uuid.UUID | None
     subject_org: str  # Altinn's ``from``: the supplier who consents
     requestor_org: str  # Altinn's ``to``: the contracting authority
     resource: str
@@ -129,6 +140,12 @@ class AltinnConsents(Protocol):
         """Read the request's current state. Raises UpstreamRefused('not_found') if unknown."""
         ...
 
+    async def withdraw(self, consent_id: uuid.UUID, *, requestor_org: str, granted: bool) -> bool:
+        """Tell Altinn the broker gives the consent (or the unanswered request) up. True when
+        Altinn has nothing more for it; False when this Altinn has no such call (Altinn 3 has
+        no consumer-side revocation). Raises UpstreamUnavailable to be tried again later."""
+        ...
+
 
 class AltinnFeedEvent(Protocol):
     """One entry of Altinn's consent events feed: a hint that a request changed, never proof."""
@@ -177,6 +194,19 @@ class ConsentTokens(Protocol):
     ) -> ConsentToken:
         """A consent token for the request, or ConsentUnavailable when Maskinporten refuses."""
         ...
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """One Altinn generation behind the consent ports: its consent API and its consent tokens.
+    ``altinn_chooses_id``: Altinn assigns the request's id (Altinn 2's AuthorizationCode)."""
+
+    altinn: AltinnConsents
+    tokens: ConsentTokens
+    altinn_chooses_id: bool = False
+
+
+Gateways = Mapping[Generation, Gateway]
 
 
 # --- Persistence -------------------------------------------------------------------------------
@@ -230,6 +260,22 @@ class ConsentStore(Protocol):
     async def by_idempotency_key(self, client_id: uuid.UUID, key: str) -> ConsentRequest | None: ...
 
     async def set_altinn_id(self, request_id: uuid.UUID, altinn_id: uuid.UUID) -> None: ...
+
+    async def set_altinn_code(self, request_id: uuid.UUID, code: uuid.UUID) -> bool:
+        """Keep Altinn 2's AuthorizationCode (encrypted, bound to the row); False when the
+        request has an Altinn id already. Raises DuplicateKey when another request holds it."""
+        ...
+
+    async def has_altinn_code(self, code: uuid.UUID) -> bool:
+        """Whether some request holds this Altinn 2 code already."""
+        ...
+
+    async def mark_withdrawn(self, request_id: uuid.UUID, *, at: datetime) -> None: ...
+
+    async def withdrawals_due(self, *, limit: int) -> list[ConsentRequest]:
+        """Altinn 2 requests the client or an administrator ended that Altinn has not yet been
+        told about (a DELETE that failed and must be tried again)."""
+        ...
 
     async def move(
         self,

@@ -10,6 +10,7 @@ Maskinporten), under the same single-use claim, so a return arriving at the same
 race it. Then the grants whose ``valid_to`` has passed expire (the expiry job), so the client
 hears ``consent_request.expired`` at ``valid_to`` (within one interval) instead of at the next
 data call; each expiry goes through the state machine and queues its event with the change.
+Each pass also retries the withdrawals at Altinn 2 that failed (``withdraw.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from broker.consent.model import ConsentRequest, State
 from broker.consent.notices import publish
 from broker.consent.ports import PageCursor, UnitOfWork, UpstreamUnavailable
 from broker.consent.service import audit_transition
+from broker.consent.withdraw import Withdrawals
 
 __all__ = ["Reconciler", "Report"]
 
@@ -38,6 +40,7 @@ class Report:
     changed: int
     unavailable: int
     grants_expired: int = 0
+    withdrawn: int = 0
 
 
 class Reconciler:
@@ -48,9 +51,11 @@ class Reconciler:
         confirmer: Confirmer,
         now: Callable[[], datetime],
         batch: int = 100,
+        withdrawals: Withdrawals | None = None,
     ) -> None:
         self._units = units
         self._confirmer = confirmer
+        self._withdrawals = withdrawals
         self._now = now
         self._batch = batch
         self._after: PageCursor | None = None
@@ -68,7 +73,8 @@ class Reconciler:
             except UpstreamUnavailable:
                 unavailable += 1
         grants_expired = await self.expire_grants()
-        if changed or unavailable or grants_expired:
+        withdrawn = await self._withdrawals.run_due(limit=self._batch) if self._withdrawals else 0
+        if changed or unavailable or grants_expired or withdrawn:
             logger.info(
                 "reconciled",
                 extra={
@@ -76,9 +82,16 @@ class Reconciler:
                     "changed": changed,
                     "unavailable": unavailable,
                     "grants_expired": grants_expired,
+                    "withdrawn": withdrawn,
                 },
             )
-        return Report(len(requests), changed, unavailable, grants_expired)
+        return Report(
+            len(requests),
+            changed,
+            unavailable,
+            grants_expired=grants_expired,
+            withdrawn=withdrawn,
+        )
 
     async def expire_grants(self, *, max_batches: int = 10) -> int:
         """Expire granted requests past ``valid_to``, oldest first; return how many."""

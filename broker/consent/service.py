@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from broker.consent.machine import Cancelled, ConsentFlow, InvalidTransition, step
 from broker.consent.model import Caller, ConsentRequest, Generation, RevokedBy, State
@@ -40,9 +40,24 @@ _OPEN = (State.PENDING, State.REDIRECTED)
 
 @dataclass(frozen=True)
 class ConsentPolicy:
+    """``resource``: the Altinn 3 resource; ``altinn2_service``: the Altinn 2 service edition
+    (``5616_2``) a request on Altinn 2 names instead; ``generation``: the deployment's default
+    for a caller without its own."""
+
     resource: str
     max_days: int
     idempotency_hours: int = 24
+    altinn2_service: str = "5616_2"
+    generation: Generation = Generation.ALTINN3
+
+    def resource_for(self, generation: Generation) -> str:
+        return self.altinn2_service if generation is Generation.ALTINN2 else self.resource
+
+
+class Withdrawer(Protocol):
+    """Tells Altinn that the broker gives a consent up (``withdraw.Withdrawals``)."""
+
+    def withdraw(self, request: ConsentRequest, *, actor: tuple[str, str]) -> Awaitable[bool]: ...
 
 
 def audit_transition(
@@ -78,8 +93,10 @@ class ConsentService:
         consent_url: Callable[[uuid.UUID], str],
         cursor_key: bytes,
         now: Callable[[], datetime],
+        withdrawals: Withdrawer | None = None,
     ) -> None:
         self._units = units
+        self._withdrawals = withdrawals
         self._cursor_key = cursor_key
         self._policy = policy
         self._consent_url = consent_url
@@ -163,19 +180,20 @@ class ConsentService:
     def _new_request(
         self, caller: Caller, new: NewRequest, key: str | None, now: datetime
     ) -> ConsentRequest:
+        generation = caller.generation or self._policy.generation
         return ConsentRequest(
             id=uuid.uuid4(),
             client_id=caller.client_id,
             requestor_org=new.requestor,
             subject_org=new.subject,
-            resource=self._policy.resource,
+            resource=self._policy.resource_for(generation),
             reference=new.reference,
             external_reference=new.external_reference,
             language=new.language,
             return_url=new.return_url,
             state=State.PENDING,
             state_reason=None,
-            generation=Generation.ALTINN3,
+            generation=generation,
             altinn_consent_id=None,
             valid_to=new.valid_to or now + timedelta(days=self._policy.max_days),
             idempotency_key=key,
@@ -255,6 +273,9 @@ class ConsentService:
             updated = await uow.consents.get(request.id, client_id=caller.client_id)
             await uow.commit()
         assert updated is not None
+        if self._withdrawals is not None:
+            # After the commit: the broker has stopped using the consent whatever Altinn says.
+            await self._withdrawals.withdraw(updated, actor=("client", str(caller.client_id)))
         return self.render(updated)
 
 

@@ -55,7 +55,8 @@ class Attempt(Protocol):
 class OppdragSource(Protocol):
     """Skatteetaten's API. Raises the consent ports' UpstreamRefused (``code`` = Skatteetaten's
     ``kode``, e.g. ``…-007``) or UpstreamUnavailable, with ``korrelasjonsid`` when known, and
-    reports every request it sends (retries included) to ``on_attempt``."""
+    reports every request it sends (retries included) to ``on_attempt``. ``altinn_samtykke``
+    is an Altinn 2 consent token, sent next to the bearer."""
 
     async def oppdrag(
         self,
@@ -64,10 +65,14 @@ class OppdragSource(Protocol):
         token: str,
         accept: Accept,
         on_attempt: Callable[[Any], Awaitable[None]] | None = None,
+        altinn_samtykke: str | None = None,
     ) -> OppdragAnswer: ...
 
 
 class ConsentTokenSource(Protocol):
+    """Credentials for one relay call: an object with ``token`` (the bearer) and, for Altinn 2,
+    ``altinn_samtykke``. Raises ``ConsentUnavailable`` when the consent is gone."""
+
     async def consent_token(
         self, *, consent_id: uuid.UUID, subject_org: str, requestor_org: str
     ) -> object: ...

@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from broker.consent.machine import ConsentFlow, Expired, InvalidTransition, Revoked, step
-from broker.consent.model import Caller, ConsentRequest, RevokedBy, State
+from broker.consent.model import Caller, ConsentRequest, Generation, RevokedBy, State
 from broker.consent.notices import publish
 from broker.consent.ports import (
     AuditRecord,
@@ -71,7 +71,7 @@ class RelayService:
         self,
         units: Callable[[], UnitOfWork],
         *,
-        tokens: ConsentTokenSource,
+        tokens: Mapping[Generation, ConsentTokenSource],
         source: OppdragSource,
         limiter: Limiter,
         signer: BodySigner,
@@ -84,7 +84,7 @@ class RelayService:
         self._reads = reads or units
         self._audit_sink = audit or self._audit_alone
         self._tokens = tokens
-        self._source = source
+        self._oppdrag = source
         self._limiter = limiter
         self._signer = signer
         self._now = now
@@ -130,10 +130,20 @@ class RelayService:
             )
         return request
 
+    def _source(self, request: ConsentRequest) -> ConsentTokenSource:
+        source = self._tokens.get(request.generation)
+        if source is None:
+            logger.error("no consent tokens for Altinn generation %s", request.generation.value)
+            raise BadGateway(
+                "The broker is not set up for this consent's Altinn generation",
+                code="upstream_configuration",
+            )
+        return source
+
     async def _token(self, request: ConsentRequest) -> Any:
         assert request.altinn_consent_id is not None
         try:
-            return await self._tokens.consent_token(
+            return await self._source(request).consent_token(
                 consent_id=request.altinn_consent_id,
                 subject_org=request.subject_org,
                 requestor_org=request.requestor_org,
@@ -157,19 +167,27 @@ class RelayService:
     ) -> OppdragAnswer:
         for attempt in (1, 2):
             try:
-                return await self._audited(request, token.token, accept, correlation_id)
+                return await self._audited(request, token, accept, correlation_id)
             except UpstreamRefused as exc:
                 if attempt == 1 and _is_token_refused(exc):
                     # A cached token Skatteetaten no longer accepts: drop it, fetch, try once more.
                     assert request.altinn_consent_id is not None
-                    self._tokens.invalidate_consent(request.altinn_consent_id, token=token.token)
+                    self._source(request).invalidate_consent(
+                        request.altinn_consent_id, token=token.token
+                    )
+                    token = await self._token(request)
+                    continue
+                if attempt == 1 and _is_stale_samtykke(request, exc):
+                    # An Altinn 2 token lives 30 s and may have run out while the call waited
+                    # for a slot or a retry: ask Altinn 2 again (which says whether the consent
+                    # still holds) before believing that Skatteetaten refused the consent.
                     token = await self._token(request)
                     continue
                 raise await self._refused(request, exc) from None
         raise AssertionError("unreachable")
 
     async def _audited(
-        self, request: ConsentRequest, token: str, accept: Accept, correlation_id: str | None
+        self, request: ConsentRequest, token: Any, accept: Accept, correlation_id: str | None
     ) -> OppdragAnswer:
         async def audit(attempt: Attempt) -> None:
             # One row per request that went to Skatteetaten, retries included.
@@ -177,8 +195,12 @@ class RelayService:
 
         try:
             async with self._limiter.slot(request.requestor_org):
-                return await self._source.oppdrag(
-                    request.subject_org, token=token, accept=accept, on_attempt=audit
+                return await self._oppdrag.oppdrag(
+                    request.subject_org,
+                    token=token.token,
+                    accept=accept,
+                    on_attempt=audit,
+                    altinn_samtykke=getattr(token, "altinn_samtykke", None),
                 )
         except UpstreamUnavailable as exc:
             raise _unavailable("Skatteetaten", exc) from None
@@ -277,6 +299,10 @@ def _is_token_refused(exc: UpstreamRefused) -> bool:
         or exc.code in ("unauthorized", "http_401")
         or getattr(exc, "status", None) == 401
     )
+
+
+def _is_stale_samtykke(request: ConsentRequest, exc: UpstreamRefused) -> bool:
+    return request.generation is Generation.ALTINN2 and exc.code.endswith("-007")
 
 
 def _is_configuration(exc: UpstreamRefused) -> bool:

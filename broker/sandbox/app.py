@@ -2,6 +2,8 @@
 
     /maskinporten/...   fake Maskinporten (issuer ``<base>/maskinporten/``)
     /altinn/...         fake Altinn 3 Access Management API and consent page
+    /altinn2/...        fake Altinn 2 consent API, consent tokens, keys and consent page
+    /brreg/...          fake Enhetsregisteret (organisation names, for Altinn 2)
     /skatteetaten/...   fake Skatteetaten oppdrag API
     /control/...        the control API (``control.py``), which only the sandbox has
     /                   an index page listing the seed data
@@ -24,7 +26,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from broker.sandbox import altinn3, maskinporten, skatteetaten
+from broker.sandbox import altinn2, altinn3, brreg, maskinporten, skatteetaten
 from broker.sandbox.control import control_routes
 from broker.sandbox.portal import PortalConfig, create_portal
 from broker.sandbox.skatteetaten_config import SkatteetatenConfig
@@ -66,12 +68,20 @@ def create_app(sandbox: Sandbox, *, portal: PortalConfig | None = None) -> Starl
         state=sandbox.altinn,
         maskinporten_jwks=sandbox.keys.public_jwks,
     )
+    altinn2_app = altinn2.create_app(
+        sandbox.altinn2_config,
+        sandbox.clock,
+        state=sandbox.altinn2,
+        keys=sandbox.altinn2_keys,
+        maskinporten_jwks=sandbox.keys.public_jwks,
+    )
     skatteetaten_app = skatteetaten.create_app(
-        SkatteetatenConfig(issuer=mp_config.issuer),
+        SkatteetatenConfig(issuer=mp_config.issuer, consent_mode=sandbox.config.consent_mode),
         sandbox.clock,
         state=sandbox.skatteetaten,
         register=sandbox.register,
         jwks=sandbox.keys.public_jwks,
+        altinn2=sandbox.altinn2_view(),
     )
 
     async def index(request: Request) -> Response:
@@ -84,6 +94,8 @@ def create_app(sandbox: Sandbox, *, portal: PortalConfig | None = None) -> Starl
         Route("/", index, methods=["GET"]),
         Mount("/maskinporten", app=mp_app),
         Mount("/altinn", app=_CountCalls(altinn_app, sandbox.altinn_calls)),
+        Mount("/altinn2", app=_CountCalls(altinn2_app, sandbox.altinn_calls)),
+        Mount("/brreg", app=brreg.create_app(sandbox.parties)),
         Mount("/skatteetaten", app=skatteetaten_app),
         Mount("/control", routes=control_routes(sandbox)),
     ]

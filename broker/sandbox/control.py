@@ -10,6 +10,14 @@ All bodies are JSON. Errors are ``{"error": "...", "detail": "..."}`` with 400, 
     POST /control/consents/{id}/revoke          {"person": fnr?} as in the Altinn portal
     POST /control/consents/{id}/delete
     POST /control/consents/{id}/expire          validTo moves just behind the clock
+    GET  /control/altinn2/requests              every Altinn 2 consent request
+    POST /control/altinn2/{code}/approve        {"person": fnr?} act as the end user
+    POST /control/altinn2/{code}/reject         {"person": fnr?}
+    POST /control/altinn2/{code}/revoke         the end user withdraws it in the portal
+    POST /control/altinn2/{code}/expire         ValidTo moves just behind the clock
+    POST /control/altinn2/{code}/migrate        copy it to Altinn 3 as Digdir's migration did
+    POST /control/altinn2/rotate-keys           the secondary key signs from now on
+    POST /control/altinn2/fail-next             {"status", "count"?} the next API calls fail
     GET  /control/clock                         {"now": iso}
     POST /control/clock/advance                 {"seconds": n}
     POST /control/skatteetaten/fault            {"fault": name|null, "times": n?}
@@ -34,6 +42,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from broker.sandbox.altinn2_page import answer_redirect
+from broker.sandbox.altinn2_state import A2Request, Altinn2ActionError
 from broker.sandbox.altinn3_page import with_status
 from broker.sandbox.altinn3_state import ConsentActionError
 from broker.sandbox.consents import ConsentRecord
@@ -62,6 +72,10 @@ def _guarded(handler: Handler) -> Handler:
             problem = exc.problem
             status = 404 if problem.status == 404 else 409
             return JSONResponse({"error": problem.code, "detail": problem.title}, status)
+        except Altinn2ActionError as exc:
+            status = 404 if exc.status == 404 else 409
+            error = "not_found" if status == 404 else "refused"
+            return JSONResponse({"error": error, "detail": exc.message}, status)
 
     return run
 
@@ -93,6 +107,22 @@ def _record_json(record: ConsentRecord) -> dict[str, Any]:
     }
 
 
+def _a2_json(request: A2Request) -> dict[str, Any]:
+    return {
+        "code": str(request.code),
+        "status": request.status.value,
+        "coveredBy": request.covered_by,
+        "offeredBy": request.offered_by,
+        "handledBy": request.handled_by,
+        "validTo": request.valid_to.isoformat(),
+        "services": request.services(),
+        "redirectUrl": request.redirect_url,
+        "discarded": request.discarded,
+        "revoked": request.revoked,
+        "used": request.used,
+    }
+
+
 def control_routes(sandbox: Sandbox) -> list[Route]:
     return _Control(sandbox).routes()
 
@@ -108,6 +138,10 @@ class _Control:
             ("/seed", self.seed, ["GET"]),
             ("/consents", self.consents, ["GET"]),
             ("/consents/{id}/{action}", self.consent_action, post),
+            ("/altinn2/requests", self.altinn2_requests, ["GET"]),
+            ("/altinn2/rotate-keys", self.altinn2_rotate, post),
+            ("/altinn2/fail-next", self.altinn2_fail_next, post),
+            ("/altinn2/{code}/{action}", self.altinn2_action, post),
             ("/clock", self.clock, ["GET"]),
             ("/clock/advance", self.advance, post),
             ("/skatteetaten/fault", self.fault, post),
@@ -160,6 +194,49 @@ class _Control:
     def _someone_who_may_answer(self, record: ConsentRecord) -> str:
         for person in self.sandbox.parties.persons:
             if self.sandbox.altinn.may_answer(record, person.fnr):
+                return person.fnr
+        raise ControlError(409, "nobody_may_answer", "no seeded person may answer this request")
+
+    async def altinn2_requests(self, request: Request) -> Response:
+        return JSONResponse([_a2_json(r) for r in self.sandbox.altinn2.requests()])
+
+    async def altinn2_rotate(self, request: Request) -> Response:
+        self.sandbox.altinn2_keys.rotate()
+        return JSONResponse({"primary_kid": self.sandbox.altinn2_keys.keys.primary_kid})
+
+    async def altinn2_fail_next(self, request: Request) -> Response:
+        body = await _body(request)
+        status, count = body.get("status"), body.get("count", 1)
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            raise ControlError(400, "bad_fault", "status must be 400-599")
+        if not isinstance(count, int) or count < 1:
+            raise ControlError(400, "bad_count", "count must be a positive integer")
+        self.sandbox.altinn2.fail_next(status, count=count)
+        return JSONResponse({"status": status, "count": count})
+
+    async def altinn2_action(self, request: Request) -> Response:
+        code, action = request.path_params["code"], request.path_params["action"]
+        person = (await _body(request)).get("person")
+        if person is not None and not isinstance(person, str):
+            raise ControlError(400, "bad_person", "person must be a fødselsnummer string")
+        state = self.sandbox.altinn2
+        record = state.get(code)
+        if record is None:
+            raise ControlError(404, "not_found", "no such Altinn 2 consent request")
+        if action in ("approve", "reject"):
+            chosen = person or self._a2_answerer(record)
+            done = state.answer(record.code, chosen, accept=action == "approve")
+            return JSONResponse({**_a2_json(done), "redirect": answer_redirect(done)})
+        if action == "migrate":
+            return JSONResponse(_record_json(state.migrate(record.code)))
+        actions = {"revoke": state.revoke, "expire": state.expire}
+        if action not in actions:
+            raise ControlError(404, "unknown_action", f"no action {action!r}")
+        return JSONResponse(_a2_json(actions[action](record.code)))
+
+    def _a2_answerer(self, record: A2Request) -> str:
+        for person in self.sandbox.parties.persons:
+            if self.sandbox.altinn2.may_answer(record, person.fnr):
                 return person.fnr
         raise ControlError(409, "nobody_may_answer", "no seeded person may answer this request")
 
@@ -238,6 +315,7 @@ class _Control:
                     ],
                 },
                 "altinn": {"calls": dict(self.sandbox.altinn_calls)},
+                "altinn2": {"tokens_issued": self.sandbox.altinn2.tokens_issued},
                 "skatteetaten": {
                     "calls_by_consumer": ske.calls_by_consumer(),
                     "calls_by_outcome": ske.calls_by_outcome(),

@@ -223,7 +223,7 @@ def _history(data: Any) -> list[HistoryEntry]:
         HistoryEntry(
             at=_text(i, "at"),
             action=_text(i, "action"),
-            state=_text(i, "state"),
+            state=_optional_text(i, "state"),
             reason=_optional_text(i, "reason"),
         )
         for i in items

@@ -81,7 +81,7 @@ class ConsentRequest:
 class HistoryEntry:
     at: str
     action: str
-    state: str
+    state: str | None  # None for entries that change no status (a data fetch, a withdrawal)
     reason: str | None
 
 
@@ -247,7 +247,7 @@ def _grant(grant: Grant | None) -> str:
 
 def _history(entries: Sequence[HistoryEntry]) -> str:
     rows = "".join(
-        f"<tr><td>{_time(e.at)}</td><td>{escape(e.action)}</td><td>{escape(e.state)}</td>"
+        f"<tr><td>{_time(e.at)}</td><td>{escape(e.action)}</td><td>{escape(e.state or '')}</td>"
         f"<td>{escape(e.reason or '')}</td></tr>"
         for e in entries
     )

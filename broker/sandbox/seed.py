@@ -21,6 +21,7 @@ from broker.sandbox.maskinporten_registry import Delegation
 from broker.sandbox.parties import OrgKind, PartyRegistry
 
 __all__ = [
+    "ALTINN2_API_KEY",
     "BROKER_CLIENT_ID",
     "BROKER_SCOPES",
     "SKATTEETATEN_SCOPE",
@@ -35,7 +36,11 @@ ALTINN_SCOPES = (
     "altinn:consentrequests.write",
     "altinn:consentrequests.read",
     "altinn:consentrequests.org",
+    "altinn:consenttokens",  # Altinn 2 token fetch (altinn-consent.md §2.1)
 )
+# The broker's Altinn 2 API key. Fixed, so that a broker started by hand can be configured
+# with it (BROKER_ALTINN2_API_KEY); it opens nothing but this sandbox.
+ALTINN2_API_KEY = "sandbox-altinn2-api-key-broker-310300012"
 BROKER_SCOPES = (SKATTEETATEN_SCOPE, *ALTINN_SCOPES)
 EBEVIS_PACKAGE = "ebevis"
 
@@ -59,6 +64,7 @@ class Seed:
                 SKATTEETATEN_SCOPE,
                 "altinn:consentrequests.write",
                 "altinn:consentrequests.read",
+                "altinn:consenttokens",
             )
         )
         client = SandboxClient.generate(BROKER_CLIENT_ID, broker, BROKER_SCOPES)
@@ -72,6 +78,7 @@ class Seed:
         lines.append("Delegations (authority -> broker, scope):")
         lines.extend(f"  {d.consumer} -> {d.supplier}  {d.scope}" for d in self.delegations)
         lines.append(f"Skatteetaten '{EBEVIS_PACKAGE}' holders: {', '.join(self.authorities)}")
+        lines.append(f"Altinn 2 API key of the broker ({client.orgnr}): {ALTINN2_API_KEY}")
         return lines
 
 

@@ -1,4 +1,4 @@
-"""The fake Skatteetaten "Oppdrag utenlandske virksomheter" API, Altinn 3 consent mode.
+"""The fake Skatteetaten "Oppdrag utenlandske virksomheter" API (Altinn 3 and Altinn 2 consent).
 
 ``GET /v1/{rettighetspakke}/utenlandskevirksomheter/{orgnr}/oppdrag/antall`` as described in
 ``shared/reference/skatteetaten.md`` (§6 above all). A call meets its checks in this order, and
@@ -11,8 +11,9 @@ the first that fails decides the answer:
 4. scope ``skatteetaten:oppdragutenlandskevirksomheter`` → 403 -005;
 5. rettighetspakke known (else per config, 400 -006 by default), orgnr valid → 400 -006;
 6. the consumer holds the rettighetspakke → 403 -005;
-7. ``ebevis`` only: the Altinn 3 consent in ``authorization_details``, and the consent still
-   accepted at the fake Altinn → 403 -007;
+7. ``ebevis`` only, per ``consent_mode``: the Altinn 3 consent in ``authorization_details``, or
+   the Altinn 2 consent in ``AltinnSamtykke`` (``skatteetaten_altinn2.py``), and the consent
+   still valid at the fake Altinn → 403 -007;
 8. the orgnr has a fixture → 404 -008;
 9. an injected fault, if any; otherwise 200 with the JSON or XML body.
 
@@ -46,6 +47,7 @@ from starlette.types import Receive, Scope, Send
 
 from broker.sandbox.clock import Clock
 from broker.sandbox.consents import ConsentRegister
+from broker.sandbox.skatteetaten_altinn2 import Altinn2View, code_hint
 from broker.sandbox.skatteetaten_auth import (
     Caller,
     Refusal,
@@ -116,6 +118,7 @@ class _Context:
     jwks: Jwks
     sleep: Sleep
     zone: ZoneInfo
+    altinn2: Altinn2View | None
 
 
 @dataclass(frozen=True)
@@ -132,9 +135,12 @@ def create_app(
     register: ConsentRegister,
     jwks: Jwks,
     sleep: Sleep = asyncio.sleep,
+    altinn2: Altinn2View | None = None,
 ) -> Starlette:
-    """The API app. ``jwks`` returns the Maskinporten key set and is called on every call."""
-    ctx = _Context(config, clock, state, register, jwks, sleep, ZoneInfo(config.levert_timezone))
+    """The API app. ``jwks`` returns the Maskinporten key set and is called on every call;
+    ``altinn2`` gives Altinn 2's keys and register, for the ``AltinnSamtykke`` modes."""
+    zone = ZoneInfo(config.levert_timezone)
+    ctx = _Context(config, clock, state, register, jwks, sleep, zone, altinn2)
     return Starlette(
         routes=[Route(PATH, _OppdragEndpoint(ctx)), Route("/{path:path}", _UnknownUrl(ctx))]
     )
@@ -173,7 +179,8 @@ class _OppdragEndpoint:
             if latency > 0:
                 await ctx.sleep(latency)
             answer = _answer(ctx, request, identity, korrelasjonsid)
-            _record(ctx, request, consumer, answer, korrelasjonsid, consent_id_hint(caller))
+            hint = consent_id_hint(caller) or code_hint(request.headers.get("altinnsamtykke"))
+            _record(ctx, request, consumer, answer, korrelasjonsid, hint)
             await answer.response(scope, receive, send)
         finally:
             ctx.state.leave(consumer)
@@ -231,6 +238,7 @@ def _check(
             register=ctx.register,
             now=ctx.clock.now(),
             altinn_samtykke=request.headers.get("altinnsamtykke"),
+            altinn2=ctx.altinn2,
         )
     fixture = ctx.state.fixture_for(orgnr)
     if fixture is None:

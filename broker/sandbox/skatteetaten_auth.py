@@ -17,6 +17,7 @@ from typing import Any, assert_never
 from broker.sandbox.consents import ORG_URN, ConsentRegister, ConsentStatus
 from broker.sandbox.jose import InvalidToken, verify_jwt
 from broker.sandbox.orgnr import is_valid_orgnr
+from broker.sandbox.skatteetaten_altinn2 import A2Refusal, Altinn2View, check_altinn2_consent
 from broker.sandbox.skatteetaten_bodies import (
     AUTHENTICATION,
     AUTHORISATION,
@@ -158,14 +159,60 @@ def check_consent(
     register: ConsentRegister,
     now: datetime,
     altinn_samtykke: str | None,
+    altinn2: Altinn2View | None = None,
 ) -> None:
     mode = config.consent_mode
+    reject_mixed = config.reject_altinn_samtykke_header
     if mode is ConsentMode.A3_ONLY:
-        if altinn_samtykke is not None and config.reject_altinn_samtykke_header:
+        if altinn_samtykke is not None and reject_mixed:
             raise Refusal(CONSENT, "AltinnSamtykke kan ikke sendes sammen med Altinn 3-samtykke.")
         _check_a3_consent(caller, orgnr, config=config, register=register, now=now)
         return
+    if altinn_samtykke is not None and reject_mixed and _has_consent_entry(caller.claims):
+        raise Refusal(CONSENT, "AltinnSamtykke kan ikke sendes sammen med Altinn 3-samtykke.")
+    if mode is ConsentMode.A2_ONLY or altinn_samtykke is not None:
+        if altinn_samtykke is None:
+            raise Refusal(CONSENT, "AltinnSamtykke mangler.")
+        _check_a2_consent(caller, orgnr, altinn_samtykke, config=config, view=altinn2, now=now)
+        return
+    if mode is ConsentMode.BOTH:
+        _check_a3_consent(caller, orgnr, config=config, register=register, now=now)
+        return
     assert_never(mode)
+
+
+def _check_a2_consent(
+    caller: Caller,
+    orgnr: str,
+    token: str,
+    *,
+    config: SkatteetatenConfig,
+    view: Altinn2View | None,
+    now: datetime,
+) -> None:
+    try:
+        check_altinn2_consent(
+            token,
+            orgnr,
+            caller.consumer,
+            view=view,
+            issuer=config.altinn2_issuer,
+            services=config.altinn2_services,
+            require_covered_by_consumer=config.require_consent_to_consumer,
+            check_register=config.check_consent_register,
+            now=now,
+            leeway=config.leeway_seconds,
+        )
+    except A2Refusal as refusal:
+        raise Refusal(refusal.code, refusal.detail) from refusal
+
+
+def _has_consent_entry(claims: Mapping[str, Any]) -> bool:
+    details = claims.get("authorization_details")
+    return any(
+        isinstance(entry, dict) and entry.get("type") == CONSENT_TYPE
+        for entry in (details if isinstance(details, list) else [])
+    )
 
 
 def _check_a3_consent(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
+    "A2_SERVICES",
     "A3_RESOURCES",
     "API_SCOPE",
     "CONSENT_PACKAGES",
@@ -23,19 +24,21 @@ __all__ = [
 API_SCOPE = "skatteetaten:oppdragutenlandskevirksomheter"
 # The new Altinn 3 resource and the one migrated from Altinn 2 service 5616_2 (§4.2).
 A3_RESOURCES = frozenset({"digdir-oppdragutenlandskevirksomheter-skatteetaten", "digdir_5616_2"})
+# Altinn 2: the consent's ``Services`` must name tjenestekode 5616_2 (§4.2, §4.3).
+A2_SERVICES = frozenset({"5616_2"})
 # ``ebevis`` needs consent, ``arbeidstilsynet`` rests on statute ("Hjemmel") (§4.1).
 CONSENT_PACKAGES = frozenset({"ebevis"})
 KNOWN_PACKAGES = CONSENT_PACKAGES | {"arbeidstilsynet"}
 
 
 class ConsentMode(StrEnum):
-    """Which consent credentials the API accepts (§4.3/§4.4, §6).
-
-    Only Altinn 3 exists now. Altinn 2 (``AltinnSamtykke`` header) and the transition mode that
-    accepts both are added as members here, with a branch in ``skatteetaten_auth.check_consent``.
-    """
+    """Which consent credentials the API accepts (§4.3/§4.4, §6 "a toggle for A2 only, A3 only
+    and both"): an Altinn 3 consent token as the bearer, or a plain Maskinporten bearer plus an
+    Altinn 2 ``AltinnSamtykke`` token; during the transition Skatteetaten took both (§4.4)."""
 
     A3_ONLY = "a3-only"
+    A2_ONLY = "a2-only"
+    BOTH = "both"
 
 
 class UnknownPackage(StrEnum):
@@ -59,8 +62,11 @@ class SkatteetatenConfig:
     require_consent_to_consumer: bool = True
     # Refuse a consent that was revoked (or never existed) at the fake Altinn (§4.5, inferred).
     check_consent_register: bool = True
-    # A3 mode: an AltinnSamtykke header next to an A3 token is a conflicting credential (§6).
+    # An AltinnSamtykke header next to an Altinn 3 consent (or, in A3 mode, at all) is a
+    # conflicting credential (§6 "does not send both ... in a conflicting way", §7 q7).
     reject_altinn_samtykke_header: bool = True
+    altinn2_issuer: str = "altinn.no"  # ``iss`` of an AltinnSamtykke token (altinn-consent §3.1)
+    altinn2_services: frozenset[str] = A2_SERVICES
     echo_korrelasjonsid: bool = True
     korrelasjonsid_response_header: bool = False  # undocumented (§7 q10)
     levert_timezone: str = "Europe/Oslo"

@@ -6,7 +6,9 @@ injected client's ``base_url`` (the API host, e.g.
 ``…/skatteetaten``), with exactly these headers (§1.3):
 
 - ``Authorization: Bearer <token>``: the caller's Maskinporten consent token (Altinn 3). That
-  one token carries both access and consent, so no ``AltinnSamtykke`` header is sent;
+  one token carries both access and consent, so no ``AltinnSamtykke`` header is sent. For an
+  Altinn 2 consent the bearer is a plain token with the API scope and ``AltinnSamtykke`` carries
+  Altinn 2's consent token (§1.3, §4.3);
 - ``Accept: application/json`` or ``application/xml``;
 - ``Korrelasjonsid``: a new UUID for every attempt. Skatteetaten wants it unique per call and
   never reused (§1.3, [FEIL]), and each retry is a call of its own.
@@ -27,7 +29,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -62,6 +64,12 @@ _ORGNR = re.compile(r"[0-9]{9}")
 _PACKAGE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # visible ASCII: nothing that could split a header
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    token: str = field(repr=False)
+    altinn_samtykke: str | None = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,7 @@ class SkatteetatenClient:
         token: str,
         accept: Accept = "json",
         on_attempt: AttemptHook | None = None,
+        altinn_samtykke: str | None = None,
     ) -> OppdragAnswer:
         """The counts for ``orgnr`` as Skatteetaten sent them, in JSON or XML.
 
@@ -164,6 +173,9 @@ class SkatteetatenClient:
         path = self.path(orgnr)
         if not _TOKEN.fullmatch(token):
             raise ValueError("token must be a bearer token")
+        if altinn_samtykke is not None and not _TOKEN.fullmatch(altinn_samtykke):
+            raise ValueError("altinn_samtykke must be a token")
+        credentials = _Credentials(token, altinn_samtykke)
         if accept not in MEDIA_TYPES:
             raise ValueError("accept must be 'json' or 'xml'")
         attempt = 0
@@ -171,7 +183,7 @@ class SkatteetatenClient:
             attempt += 1
             started = time.perf_counter()
             try:
-                answer = await self._attempt(path, orgnr, token=token, accept=accept)
+                answer = await self._attempt(path, orgnr, credentials, accept=accept)
             except CircuitOpen:
                 raise
             except SkatteetatenError as exc:
@@ -188,7 +200,9 @@ class SkatteetatenClient:
                 await on_attempt(Attempt(answer.korrelasjonsid, True, "ok", elapsed))
             return answer
 
-    async def _attempt(self, path: str, orgnr: str, *, token: str, accept: Accept) -> OppdragAnswer:
+    async def _attempt(
+        self, path: str, orgnr: str, credentials: _Credentials, *, accept: Accept
+    ) -> OppdragAnswer:
         """One request through the breaker, which hears how it went."""
         now = self._clock()
         if not self._breaker.allow(now):
@@ -198,7 +212,7 @@ class SkatteetatenClient:
                 retry_after=wait,
             )
         try:
-            answer = await self._send(path, orgnr, token=token, accept=accept)
+            answer = await self._send(path, orgnr, credentials, accept=accept)
         except SkatteetatenUnavailable:
             self._breaker.failed(self._clock())
             raise
@@ -211,20 +225,22 @@ class SkatteetatenClient:
         self._breaker.succeeded()
         return answer
 
-    async def _send(self, path: str, orgnr: str, *, token: str, accept: Accept) -> OppdragAnswer:
+    async def _send(
+        self, path: str, orgnr: str, credentials: _Credentials, *, accept: Accept
+    ) -> OppdragAnswer:
         sent = self._korrelasjonsid()
-        request = self._http.build_request(
-            "GET",
-            path,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": MEDIA_TYPES[accept],
-                "Korrelasjonsid": sent,
-            },
-        )
+        request_headers = {
+            "Authorization": f"Bearer {credentials.token}",
+            "Accept": MEDIA_TYPES[accept],
+            "Korrelasjonsid": sent,
+        }
+        if credentials.altinn_samtykke is not None:
+            request_headers["AltinnSamtykke"] = credentials.altinn_samtykke
+        request = self._http.build_request("GET", path, headers=request_headers)
         status, headers, body = await self._exchange(request, sent)
+        secrets = tuple(t for t in (credentials.token, credentials.altinn_samtykke) if t)
         error = from_response(
-            status, headers, body, sent_korrelasjonsid=sent, now=self._clock(), secrets=(token,)
+            status, headers, body, sent_korrelasjonsid=sent, now=self._clock(), secrets=secrets
         )
         if error is not None:
             raise error

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.admin.ports import ClientDetails, KeyInfo
+from broker.consent.model import Generation
 from broker.store.models import ApiKey, Client, ClientReturnUrl, ClientStatus
 
 __all__ = ["ClientRecord", "KeyRecord", "SqlClientStore"]
@@ -22,6 +23,7 @@ class ClientRecord:
     org_number: str
     active: bool
     return_urls: tuple[str, ...]
+    generation: Generation = Generation.ALTINN3
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,24 @@ class SqlClientStore:
         self._session = session
 
     async def create(
-        self, *, name: str, org_number: str, return_urls: tuple[str, ...], at: datetime
+        self,
+        *,
+        name: str,
+        org_number: str,
+        return_urls: tuple[str, ...],
+        at: datetime,
+        generation: Generation = Generation.ALTINN3,
     ) -> uuid.UUID:
         client_id = uuid.uuid4()
         self._session.add(
-            Client(id=client_id, name=name, org_number=org_number, created_at=at, updated_at=at)
+            Client(
+                id=client_id,
+                name=name,
+                org_number=org_number,
+                altinn_generation=generation.value,
+                created_at=at,
+                updated_at=at,
+            )
         )
         await self._session.flush()
         for url in return_urls:
@@ -146,7 +161,22 @@ class SqlClientStore:
             record.return_urls,
             row.created_at,
             row.updated_at,
+            Generation(row.altinn_generation),
         )
+
+    async def set_generation(
+        self, client_id: uuid.UUID | None, generation: Generation, *, at: datetime
+    ) -> int:
+        """Set one client's generation (every client's with ``client_id=None``); how many."""
+        query = update(Client).values(altinn_generation=generation.value, updated_at=at)
+        if client_id is not None:
+            query = query.where(Client.id == client_id)
+        result = await self._session.execute(query)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def every(self) -> list[ClientRecord]:
+        rows = (await self._session.execute(select(Client).order_by(Client.created_at))).scalars()
+        return [await self._record(row) for row in rows]
 
     async def get(self, client_id: uuid.UUID) -> ClientRecord | None:
         row = await self._session.get(Client, client_id)
@@ -167,5 +197,10 @@ class SqlClientStore:
             )
         ).scalars()
         return ClientRecord(
-            row.id, row.name, row.org_number, row.status == ClientStatus.ACTIVE, tuple(urls)
+            row.id,
+            row.name,
+            row.org_number,
+            row.status == ClientStatus.ACTIVE,
+            tuple(urls),
+            Generation(row.altinn_generation),
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -24,13 +26,24 @@ from broker.crypto import Cipher
 from broker.store.models import ConsentGrant
 from broker.store.models import ConsentRequest as Row
 
-__all__ = ["SqlConsentStore", "receipt_aad"]
+__all__ = ["SqlConsentStore", "code_aad", "code_sha256", "receipt_aad"]
 
 _OPEN = (State.PENDING.value, State.REDIRECTED.value)
+# Withdrawals the broker itself decided: the client's cancel, an administrator's revocation.
+_WITHDRAWN = (State.CANCELLED.value, State.REVOKED.value)
+_WITHDRAWN_BY = (RevokedBy.CLIENT.value, RevokedBy.ADMIN.value)
 
 
 def receipt_aad(grant_id: uuid.UUID, client_id: uuid.UUID) -> str:
     return f"consent_grants.receipt:{grant_id}:{client_id}"
+
+
+def code_aad(request_id: uuid.UUID, client_id: uuid.UUID) -> str:
+    return f"consent_requests.altinn_code:{request_id}:{client_id}"
+
+
+def code_sha256(code: uuid.UUID) -> str:
+    return hashlib.sha256(str(code).encode()).hexdigest()
 
 
 class SqlConsentStore:
@@ -63,6 +76,55 @@ class SqlConsentStore:
             .where(Row.id == request_id, Row.altinn_consent_id.is_(None))
             .values(altinn_consent_id=altinn_id)
         )
+
+    async def set_altinn_code(self, request_id: uuid.UUID, code: uuid.UUID) -> bool:
+        client_id = (
+            await self._session.execute(select(Row.client_id).where(Row.id == request_id))
+        ).scalar_one_or_none()
+        if client_id is None:
+            raise ValueError("no such consent request")
+        sealed, key_id = self._cipher.encrypt(
+            str(code).encode(), aad=code_aad(request_id, client_id)
+        )
+        try:
+            # Compare-and-set: of two starts that raced to Altinn, one code is kept.
+            result = await self._session.execute(
+                update(Row)
+                .where(
+                    Row.id == request_id,
+                    Row.altinn_code_ciphertext.is_(None),
+                    Row.altinn_consent_id.is_(None),
+                )
+                .values(
+                    altinn_code_ciphertext=sealed,
+                    altinn_code_key_id=key_id,
+                    altinn_code_sha256=code_sha256(code),
+                )
+            )
+        except IntegrityError as exc:
+            raise DuplicateKey("altinn code") from exc
+        return _changed(result)
+
+    async def has_altinn_code(self, code: uuid.UUID) -> bool:
+        query = select(Row.id).where(Row.altinn_code_sha256 == code_sha256(code))
+        return (await self._session.execute(query)).first() is not None
+
+    async def mark_withdrawn(self, request_id: uuid.UUID, *, at: datetime) -> None:
+        await self._session.execute(
+            update(Row)
+            .where(Row.id == request_id, Row.altinn_withdrawn_at.is_(None))
+            .values(altinn_withdrawn_at=at)
+        )
+
+    async def withdrawals_due(self, *, limit: int) -> list[ConsentRequest]:
+        query = _with_grant().where(
+            Row.altinn_generation == Generation.ALTINN2.value,
+            Row.altinn_code_ciphertext.is_not(None),
+            Row.altinn_withdrawn_at.is_(None),
+            Row.state.in_(_WITHDRAWN),
+            Row.state_reason.in_(_WITHDRAWN_BY),
+        )
+        return await self._after(query, None, limit)
 
     async def move(
         self,
@@ -192,7 +254,7 @@ class SqlConsentStore:
             .limit(limit)
         )
         rows = (await self._session.execute(query)).all()
-        return [_from_row(row) for row in rows]
+        return [self._request(row) for row in rows]
 
     async def search(
         self, filters: SearchFilters, *, before: SearchCursor | None, limit: int
@@ -224,7 +286,7 @@ class SqlConsentStore:
             )
         query = query.order_by(Row.created_at.desc(), Row.id.desc()).limit(limit)
         rows = (await self._session.execute(query)).all()
-        return [_from_row(row) for row in rows]
+        return [self._request(row) for row in rows]
 
     async def _after(
         self, query: Select[*tuple[Any, ...]], after: PageCursor | None, limit: int
@@ -239,11 +301,25 @@ class SqlConsentStore:
             )
         query = query.order_by(Row.updated_at, Row.id).limit(limit)
         rows = (await self._session.execute(query)).all()
-        return [_from_row(row) for row in rows]
+        return [self._request(row) for row in rows]
 
     async def _one(self, query: Select[*tuple[Any, ...]]) -> ConsentRequest | None:
         found = (await self._session.execute(query)).one_or_none()
-        return None if found is None else _from_row(found)
+        return None if found is None else self._request(found)
+
+    def _request(self, row: Any) -> ConsentRequest:
+        """A request from a row of ``_with_grant``'s columns, its Altinn 2 code decrypted."""
+        request = _from_row(row)
+        if row.altinn_code_ciphertext is None:
+            return request
+        # Altinn 2's code is decrypted as the row is read: it is bound to this row (AAD),
+        # so a ciphertext copied into another row fails here rather than being used.
+        plain = self._cipher.decrypt(
+            row.altinn_code_ciphertext,
+            key_id=row.altinn_code_key_id or "",
+            aad=code_aad(row.id, row.client_id),
+        )
+        return replace(request, altinn_consent_id=uuid.UUID(plain.decode()))
 
 
 _REQUEST_COLUMNS = (
@@ -265,6 +341,9 @@ _REQUEST_COLUMNS = (
     Row.created_at,
     Row.updated_at,
     Row.redirected_at,
+    Row.altinn_code_ciphertext,
+    Row.altinn_code_key_id,
+    Row.altinn_withdrawn_at,
 )
 _GRANT_COLUMNS = (
     ConsentGrant.id.label("grant_id"),
@@ -323,7 +402,8 @@ def _to_row(request: ConsentRequest) -> Row:
 
 
 def _from_row(row: Any) -> ConsentRequest:
-    """A request from a row of ``_with_grant``'s columns."""
+    """A request from a row of ``_with_grant``'s columns (an Altinn 2 code still sealed: see
+    ``SqlConsentStore._request``, which every read goes through)."""
     return ConsentRequest(
         id=row.id,
         client_id=row.client_id,
@@ -344,4 +424,5 @@ def _from_row(row: Any) -> ConsentRequest:
         updated_at=row.updated_at,
         grant=_grant(row),
         redirected_at=row.redirected_at,
+        altinn_withdrawn_at=row.altinn_withdrawn_at,
     )

@@ -94,6 +94,7 @@ class Client(Base):
     name: Mapped[str] = mapped_column(String(200))
     org_number: Mapped[str] = mapped_column(String(9), index=True)
     status: Mapped[str] = mapped_column(String(16), default=ClientStatus.ACTIVE.value)
+    # Set at registration from BROKER_ALTINN_GENERATION; an operator may change it per client.
     altinn_generation: Mapped[str] = mapped_column(String(16), default=Generation.ALTINN3.value)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -169,6 +170,8 @@ class ConsentRequest(Base):
         CheckConstraint("requestor_org <> subject_org", name="requestor_not_subject"),
         UniqueConstraint("client_id", "idempotency_key"),
         UniqueConstraint("altinn_consent_id"),
+        # An index, not a constraint: SQLite adds it without rebuilding the table.
+        Index("uq_consent_requests_altinn_code_sha256", "altinn_code_sha256", unique=True),
         # Cursor pagination over "changed after" for one client.
         Index("ix_consent_requests_client_changed", "client_id", "updated_at", "id"),
         # The reconciler and the expiry job scan open requests by validity.
@@ -195,6 +198,10 @@ class ConsentRequest(Base):
     # Altinn 2: the AuthorizationCode is the durable secret, so it is kept encrypted.
     altinn_code_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     altinn_code_key_id: Mapped[str | None] = mapped_column(String(64))
+    # SHA-256 of the code (a random GUID, so the hash reveals nothing): one request per code.
+    altinn_code_sha256: Mapped[str | None] = mapped_column(String(64))
+    # When Altinn 2 was told that the broker gives the consent up (client or admin withdrawal).
+    altinn_withdrawn_at: Mapped[datetime | None]
     valid_to: Mapped[datetime]
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     redirected_at: Mapped[datetime | None]

@@ -36,7 +36,14 @@ REDIRECT = "https://broker.example/consent/return?ref=abc&sig=xyz"
 SECRET_TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJl"  # a fake
 
 
-def make_request(**overrides: Any) -> AltinnRequest:
+@dataclass(frozen=True)
+class A3Request(AltinnRequest):
+    """An Altinn 3 request always carries our id (only Altinn 2 leaves it to Altinn)."""
+
+    id: uuid.UUID
+
+
+def make_request(**overrides: Any) -> A3Request:
     fields: dict[str, Any] = {
         "id": uuid.uuid4(),
         "subject_org": SUPPLIER,
@@ -47,7 +54,7 @@ def make_request(**overrides: Any) -> AltinnRequest:
         "language": "nb",
     }
     fields.update(overrides)
-    return AltinnRequest(**fields)
+    return A3Request(**fields)
 
 
 async def no_sleep(seconds: float) -> None:

@@ -22,12 +22,12 @@ from joserfc.jwk import KeySet
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 
-from broker.consent.model import ConsentRequest, Language
+from broker.consent.model import ConsentRequest, Generation, Language
 from broker.consent.pages import person_page
 from broker.sandbox.clock import Clock
 from broker.store.consents import SqlConsentStore
 from broker.store.models import ConsentGrant
-from tests.flow import PORTAL_RETURN, SANDBOX, Stack, Tenant, stack
+from tests.flow import ALTINN2_UI, ALTINN3_UI, PORTAL_RETURN, Stack, Tenant, stack
 from tests.support import write_signing_key
 
 HTML = "text/html; charset=utf-8"
@@ -35,7 +35,8 @@ PROBLEM = "application/problem+json"
 DEV_COOKIE = "ebevis-flow"
 PROD_COOKIE = "__Host-ebevis-flow"
 PROD_BROKER = "https://broker.test"
-ALTINN_UI = f"{SANDBOX}/altinn/accessmanagement/ui/consent/request?id="
+ALTINN_UI = ALTINN3_UI
+ALTINN_UIS = (ALTINN3_UI, ALTINN2_UI)
 # Another deployment's key (TT02 vs production): long enough and no placeholder words.
 OTHER_DEPLOYMENT_KEY = "tt02-deployment-signing-key-7Qv9xLm2Rk4Tz8Wp"
 PROD_SECRET_KEY = "prod-deployment-signing-key-3Hs8Kd1Nq6Vb9Xc2Fj5"
@@ -70,11 +71,19 @@ def portal_query(response: httpx.Response, registered: str = PORTAL_RETURN) -> d
 
 
 def altinn_id_of(response: httpx.Response) -> str:
-    """The Altinn consent id from the start's 303 to Altinn's consent page."""
+    """The Altinn consent id (Altinn 2: the AuthorizationCode) from the start's 303 to
+    Altinn's consent page."""
     assert response.status_code == 303, (response.status_code, response.text)
     location = response.headers["location"]
-    assert location.startswith(ALTINN_UI), location
+    assert location.startswith(ALTINN_UIS), location
     return parse_qs(urlsplit(location).query)["id"][0]
+
+
+def status_path(s: Stack, altinn_id: str) -> str:
+    """How the sandbox counts the broker's reads of this Altinn request."""
+    if s.sandbox.altinn2.get(altinn_id) is not None:
+        return f"GET /altinn2/api/consentRequests/{altinn_id}"
+    return f"GET /altinn/accessmanagement/api/v1/enterprise/consentrequests/{altinn_id}"
 
 
 def handle_of(return_url: str) -> str:
@@ -87,9 +96,7 @@ def start_token_of(consent_url: str) -> str:
 
 def pending_return(s: Stack, altinn_id: str) -> str:
     """Where Altinn would send the browser back before anyone answered (no ``Status``)."""
-    record = s.sandbox.altinn.get(altinn_id)
-    assert record is not None
-    return record.redirect_url
+    return s.redirect_url(altinn_id)
 
 
 def set_cookie(response: httpx.Response) -> tuple[str, str, dict[str, str]]:
@@ -164,9 +171,15 @@ async def stored_request(s: Stack, request_id: str) -> ConsentRequest:
 
 async def receipt_consent_id(s: Stack, request_id: str) -> str:
     """The Altinn consent id named in the stored receipt (the consent token), signature
-    checked with the sandbox Maskinporten's keys."""
+    checked with the keys of the sandbox's Maskinporten (Altinn 3) or Altinn 2."""
     receipt = await s.receipt(request_id)
     assert receipt is not None
+    stored = await stored_request(s, request_id)
+    if stored.generation is Generation.ALTINN2:
+        keys = KeySet.import_key_set(s.sandbox.altinn2_keys.public_jwks())  # type: ignore[arg-type]
+        code = jwt.decode(receipt.decode(), keys).claims["AuthorizationCode"]
+        assert isinstance(code, str)
+        return code
     keys = KeySet.import_key_set(s.sandbox.keys.public_jwks())  # type: ignore[arg-type]
     details = jwt.decode(receipt.decode(), keys).claims["authorization_details"]
     assert len(details) == 1
@@ -244,11 +257,14 @@ class ClockedBrowser:
 
 
 @asynccontextmanager
-async def prod_stack(database_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
+async def prod_stack(
+    database_url: str, tmp_path: Path, generation: str = "altinn3"
+) -> AsyncIterator[Stack]:
     """``tests.flow.stack`` with production settings: browsers speak https to the broker."""
     async with stack(
         database_url,
         tmp_path,
+        altinn_generation=generation,
         env="prod",
         secret_key=PROD_SECRET_KEY,
         encryption_keys=PROD_ENCRYPTION_KEYS,

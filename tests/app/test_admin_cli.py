@@ -16,10 +16,15 @@ import pytest
 from sqlalchemy import text
 
 from broker import cli
+from broker.app import admin_tools
+from broker.store import migrate
+from broker.store.db import create_engine
 from tests.app.admin_support import ADMIN_PASSWORD, audit_events
 from tests.app.api_support import expect_problem
 from tests.app.relay_support import fetch, grant, relay_stack
+from tests.app.security_support import PROD_BROKER, PROD_ENCRYPTION_KEYS, PROD_SECRET_KEY
 from tests.flow import Stack
+from tests.support import make_settings, sqlite_url, write_signing_key
 
 RETURN_URL = "https://portal.example/ebevis/return"
 
@@ -99,7 +104,9 @@ async def test_accounts_and_tokens(env: str, tmp_path: Path) -> None:
 
 
 async def test_clients_keys_and_webhooks(env: str, tmp_path: Path) -> None:
-    async with relay_stack(env, tmp_path) as rs:
+    # The CLI is another process: a key it revokes stops working in a server only when the
+    # server's key cache entry ends (BROKER_AUTH_CACHE_SECONDS), so this server caches none.
+    async with relay_stack(env, tmp_path, auth_cache_seconds="0") as rs:
         s = rs.s
         created = await as_json(
             "clients",
@@ -254,3 +261,24 @@ async def _tamper(s: Stack, row_id: int) -> None:
         )
         if engine.dialect.name == "postgresql":
             await conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
+
+
+async def test_the_admin_commands_need_no_maskinporten_key(tmp_path: Path) -> None:
+    """The admin tools also withdraw an Altinn 2 revocation at Altinn 2 (that needs the broker's
+    Maskinporten key); where the key is missing they still work, and the server's reconciler
+    tells Altinn 2 instead."""
+    url = sqlite_url(tmp_path)
+    engine = create_engine(url)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    settings = make_settings(
+        env="prod",
+        database_url=url,
+        secret_key=PROD_SECRET_KEY,
+        encryption_keys=PROD_ENCRYPTION_KEYS,
+        public_url=PROD_BROKER,
+        signing_key_file=str(write_signing_key(tmp_path)),
+        maskinporten_key_file=str(tmp_path / "absent.jwk.json"),
+    )
+    async with admin_tools(settings) as tools:
+        assert await tools.service.clients() == []

@@ -109,9 +109,9 @@ async def _every_browser_response(s: Stack, base: str) -> dict[str, httpx.Respon
 
 
 async def test_g9_every_browser_response_refuses_framing_caching_and_referrers(
-    tmp_path: Path,
+    tmp_path: Path, generation: str
 ) -> None:
-    async with stack(sqlite_url(tmp_path), tmp_path) as s:
+    async with stack(sqlite_url(tmp_path), tmp_path, altinn_generation=generation) as s:
         seen = await _every_browser_response(s, BROKER)
     shown_pages = {label.removeprefix("page ") for label in seen if label.startswith("page ")}
     assert shown_pages == set(pages._TEXTS), "a page kind is not covered"
@@ -138,8 +138,10 @@ async def test_g9_every_browser_response_refuses_framing_caching_and_referrers(
     assert seen["HEAD of the return"].status_code == 409
 
 
-async def test_g9_in_production_the_cookie_is_host_prefixed_and_secure(tmp_path: Path) -> None:
-    async with prod_stack(sqlite_url(tmp_path), tmp_path) as s:
+async def test_g9_in_production_the_cookie_is_host_prefixed_and_secure(
+    tmp_path: Path, generation: str
+) -> None:
+    async with prod_stack(sqlite_url(tmp_path), tmp_path, generation) as s:
         created = await s.create()
         async with s.browser() as person:
             started = await person.get(created["consent_url"])

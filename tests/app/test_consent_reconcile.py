@@ -14,7 +14,8 @@ import pytest
 
 from broker.altinn.client import AltinnClient
 from broker.consent.confirm import Confirmer
-from broker.consent.ports import ConsentToken
+from broker.consent.model import Generation
+from broker.consent.ports import ConsentToken, Gateway
 from broker.consent.reconcile import Reconciler, Report
 from broker.store.uow import SqlUnitOfWork
 from tests.app.api_support import api_stack, redirect
@@ -145,7 +146,8 @@ def _reconciler_with_altinn(s: Stack, transport: httpx.MockTransport) -> Reconci
         clock=s.sandbox.clock.now,
         sleep=no_sleep,
     )
-    confirmer = Confirmer(units, altinn=altinn, tokens=_Tokens(), now=s.sandbox.clock.now)
+    gateways = {Generation.ALTINN3: Gateway(altinn, _Tokens())}
+    confirmer = Confirmer(units, gateways=gateways, now=s.sandbox.clock.now)
     return Reconciler(units, confirmer=confirmer, now=s.sandbox.clock.now)
 
 

@@ -51,21 +51,23 @@ async def _check_return_ttl(s: Stack, ttl: int) -> None:
 
 
 async def test_g4_the_return_is_accepted_at_ttl_minus_1_and_expired_at_ttl_plus_1(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, generation: str
 ) -> None:
-    async with stack(database_url, tmp_path) as s:
+    async with stack(database_url, tmp_path, altinn_generation=generation) as s:
         await _check_return_ttl(s, RETURN_TTL)
 
 
-async def test_g4_a_configured_return_ttl_is_honoured(tmp_path: Path) -> None:
-    async with stack(sqlite_url(tmp_path), tmp_path, flow_return_ttl="600") as s:
+async def test_g4_a_configured_return_ttl_is_honoured(tmp_path: Path, generation: str) -> None:
+    async with stack(
+        sqlite_url(tmp_path), tmp_path, flow_return_ttl="600", altinn_generation=generation
+    ) as s:
         await _check_return_ttl(s, 600)
 
 
 async def test_g4_the_consent_link_is_accepted_at_ttl_minus_1_and_expired_at_ttl_plus_1(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, generation: str
 ) -> None:
-    async with stack(database_url, tmp_path) as s:
+    async with stack(database_url, tmp_path, altinn_generation=generation) as s:
         on_time = await s.create(reference="on-time")
         s.sandbox.clock.advance(START_TTL - 1)
         async with s.browser() as browser:
@@ -86,9 +88,9 @@ async def test_g4_the_consent_link_is_accepted_at_ttl_minus_1_and_expired_at_ttl
 
 
 async def test_g4_a_later_flow_in_the_same_browser_gets_its_full_return_ttl(
-    tmp_path: Path,
+    tmp_path: Path, generation: str
 ) -> None:
-    async with stack(sqlite_url(tmp_path), tmp_path) as s:
+    async with stack(sqlite_url(tmp_path), tmp_path, altinn_generation=generation) as s:
         first, second = await s.create(reference="first"), await s.create(reference="second")
         async with ClockedBrowser(s) as browser:
             started = await browser.get(first["consent_url"])
@@ -102,9 +104,9 @@ async def test_g4_a_later_flow_in_the_same_browser_gets_its_full_return_ttl(
 
 
 async def test_g4_reopening_the_link_after_the_return_ttl_gives_a_working_way_back(
-    tmp_path: Path,
+    tmp_path: Path, generation: str
 ) -> None:
-    async with stack(sqlite_url(tmp_path), tmp_path) as s:
+    async with stack(sqlite_url(tmp_path), tmp_path, altinn_generation=generation) as s:
         created = await s.create()
         async with s.browser() as browser:
             altinn_id_of(await browser.get(created["consent_url"]))

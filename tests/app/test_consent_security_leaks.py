@@ -22,7 +22,7 @@ import pytest
 
 from broker.logs import configure_logging
 from tests.app.security_support import (
-    ALTINN_UI,
+    ALTINN_UIS,
     DEV_COOKIE,
     altinn_id_of,
     capture_maskinporten_tokens,
@@ -116,8 +116,10 @@ def _leaks(text: str, secrets: dict[str, set[str]], *, but: str = "") -> list[st
     ]
 
 
-async def test_g10_the_portal_and_the_person_see_no_identifier_or_token(tmp_path: Path) -> None:
-    async with stack(sqlite_url(tmp_path), tmp_path) as s:
+async def test_g10_the_portal_and_the_person_see_no_identifier_or_token(
+    tmp_path: Path, generation: str
+) -> None:
+    async with stack(sqlite_url(tmp_path), tmp_path, altinn_generation=generation) as s:
         seen = await _flows(s)
     to_portal = [
         r for r in seen.responses if r.headers.get("location", "").startswith(PORTAL_RETURN)
@@ -127,8 +129,9 @@ async def test_g10_the_portal_and_the_person_see_no_identifier_or_token(tmp_path
         portal_query(response)  # exactly consent_request and status, after the registered URL
     for response in seen.responses:
         location = response.headers.get("location", "")
-        # The way to Altinn names the Altinn request (Altinn's viewUri); nothing else may.
-        allowed = "altinn consent id" if location.startswith(ALTINN_UI) else ""
+        # The way to Altinn names the Altinn request (Altinn 3's viewUri, Altinn 2's GUI link
+        # with the AuthorizationCode); nothing else may.
+        allowed = "altinn consent id" if location.startswith(ALTINN_UIS) else ""
         assert _leaks(location, seen.secrets, but=allowed) == [], location
         assert _leaks(response.text, seen.secrets) == [], response.text
         others = {k: v for k, v in response.headers.items() if k not in ("location", "set-cookie")}
@@ -137,9 +140,9 @@ async def test_g10_the_portal_and_the_person_see_no_identifier_or_token(tmp_path
 
 
 async def test_g10_no_handle_cookie_start_token_or_token_reaches_the_logs(
-    tmp_path: Path, log_output: io.StringIO
+    tmp_path: Path, log_output: io.StringIO, generation: str
 ) -> None:
-    async with stack(sqlite_url(tmp_path), tmp_path) as s:
+    async with stack(sqlite_url(tmp_path), tmp_path, altinn_generation=generation) as s:
         configure_logging("DEBUG", redact=s.app.state.settings.secret_values(), stream=log_output)
         seen = await _flows(s)
     lines = _broker_log_lines(log_output.getvalue())
@@ -151,9 +154,9 @@ async def test_g10_no_handle_cookie_start_token_or_token_reaches_the_logs(
 
 
 async def test_g10_no_altinn_consent_id_reaches_the_logs(
-    tmp_path: Path, log_output: io.StringIO
+    tmp_path: Path, log_output: io.StringIO, generation: str
 ) -> None:
-    async with stack(sqlite_url(tmp_path), tmp_path) as s:
+    async with stack(sqlite_url(tmp_path), tmp_path, altinn_generation=generation) as s:
         configure_logging("INFO", redact=s.app.state.settings.secret_values(), stream=log_output)
         seen = await _flows(s)
     ids = {"altinn consent id": seen.secrets["altinn consent id"]}

@@ -41,9 +41,9 @@ def _return(**params: str) -> str:
 
 
 async def test_g8_handles_and_links_signed_by_another_deployment_are_refused(
-    tmp_path: Path,
+    tmp_path: Path, generation: str
 ) -> None:
-    async with stack(sqlite_url(tmp_path), tmp_path) as s:
+    async with stack(sqlite_url(tmp_path), tmp_path, altinn_generation=generation) as s:
         created, fresh = await s.create(), await s.create(reference="not-started")
         other = _other_deployment(s)
         async with s.browser() as person:
@@ -77,8 +77,8 @@ async def test_g8_handles_and_links_signed_by_another_deployment_are_refused(
         assert done == {"consent_request": created["id"], "status": "granted"}
 
 
-async def test_g8_an_altinn_2_style_return_is_refused(tmp_path: Path) -> None:
-    async with stack(sqlite_url(tmp_path), tmp_path) as s:
+async def test_g8_an_altinn_2_style_return_is_refused(tmp_path: Path, generation: str) -> None:
+    async with stack(sqlite_url(tmp_path), tmp_path, altinn_generation=generation) as s:
         created = await s.create()
         async with s.browser() as person:
             altinn_id = await s.go_to_altinn(person, created["consent_url"])
@@ -102,8 +102,10 @@ async def test_g8_an_altinn_2_style_return_is_refused(tmp_path: Path) -> None:
         assert done == {"consent_request": created["id"], "status": "granted"}
 
 
-async def test_g8_a_link_for_one_request_does_not_open_another(tmp_path: Path) -> None:
-    async with stack(sqlite_url(tmp_path), tmp_path) as s:
+async def test_g8_a_link_for_one_request_does_not_open_another(
+    tmp_path: Path, generation: str
+) -> None:
+    async with stack(sqlite_url(tmp_path), tmp_path, altinn_generation=generation) as s:
         a, b = await s.create(reference="a"), await s.create(reference="b")
         b_other_client = await s.create(tenant=s.other, reference="b-other")
         token_a = start_token_of(a["consent_url"])

@@ -75,7 +75,7 @@ async def test_g7_the_api_refuses_the_corpus_and_a_fuzzed_sample(tmp_path: Path)
 
 
 async def test_g7_flows_started_with_accepted_variants_end_at_the_registered_url(
-    tmp_path: Path,
+    tmp_path: Path, generation: str
 ) -> None:
     variants = [
         (ALLOWED_VARIANTS[0], PORTAL_RETURN),
@@ -83,7 +83,7 @@ async def test_g7_flows_started_with_accepted_variants_end_at_the_registered_url
         ("HTTPS://portal.EXAMPLE:8443/cb?tenant=a&x=1", REGISTERED[1].url),
         ("https://portal.example/Case/Return", REGISTERED[2].url),
     ]
-    async with stack(sqlite_url(tmp_path), tmp_path) as s:
+    async with stack(sqlite_url(tmp_path), tmp_path, altinn_generation=generation) as s:
         tenant = await register_tenant(s.app, "Portal C", "310200026", REGISTERED_URLS)
         for n, (candidate, registered) in enumerate(variants):
             created = await s.create(tenant, return_url=candidate, reference=f"v{n}")

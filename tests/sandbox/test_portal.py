@@ -551,3 +551,14 @@ async def test_a_refused_fetch_shows_the_brokers_problem(
     assert unknown.status_code == 404
     assert element_text(unknown, "problem-code") == "not_found"
     assert (await portal.get("/requests/nope/data")).status_code == 404
+
+
+async def test_history_entries_that_change_no_status_are_shown_too(
+    broker: FakeBroker, portal: httpx.AsyncClient
+) -> None:
+    request_id = broker.seed_request("granted")
+    entry = {"at": "2026-12-01T10:00:00Z", "action": "oppdrag.fetch", "state": None, "reason": None}
+    broker.histories[request_id].append(entry)
+    response = await portal.get(f"/requests/{request_id}")
+    assert response.status_code == 200
+    assert "<td>oppdrag.fetch</td><td></td><td></td>" in response.text

@@ -43,6 +43,21 @@ class FakeStore:
     async def set_altinn_id(self, request_id: uuid.UUID, altinn_id: uuid.UUID) -> None:
         self.requests[request_id] = replace(self.requests[request_id], altinn_consent_id=altinn_id)
 
+    async def set_altinn_code(self, request_id: uuid.UUID, code: uuid.UUID) -> bool:
+        if self.requests[request_id].altinn_consent_id is not None:
+            return False
+        await self.set_altinn_id(request_id, code)
+        return True
+
+    async def has_altinn_code(self, code: uuid.UUID) -> bool:
+        return any(r.altinn_consent_id == code for r in self.requests.values())
+
+    async def mark_withdrawn(self, request_id: uuid.UUID, *, at: datetime) -> None:
+        self.requests[request_id] = replace(self.requests[request_id], altinn_withdrawn_at=at)
+
+    async def withdrawals_due(self, *, limit: int) -> list[ConsentRequest]:
+        return []
+
     async def move(
         self,
         request_id: uuid.UUID,
@@ -196,12 +211,16 @@ class FakeAltinn:
 
     async def create(self, request: AltinnRequest) -> AltinnCreated:
         self.created.append(request)
+        assert request.id is not None
         return AltinnCreated(request.id, f"https://altinn.example/consent?id={request.id}")
 
     async def status(self, consent_id: uuid.UUID, *, requestor_org: str) -> AltinnState:
         if self.unavailable or self.state is None:
             raise UpstreamUnavailable("down")
         return self.state
+
+    async def withdraw(self, consent_id: uuid.UUID, *, requestor_org: str, granted: bool) -> bool:
+        return False
 
 
 @dataclass

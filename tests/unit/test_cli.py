@@ -80,3 +80,16 @@ def test_sandbox_list_prints_the_seed_and_writes_no_key(
     assert "310100013" in text
     assert "ebevis-broker-sandbox" in text
     assert not (tmp_path / "var").exists()
+
+
+def test_sandbox_list_names_altinn_2_and_the_consent_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert cli.main(["sandbox", "--list", "--consent-mode", "a2-only"], out=out) == 0
+    text = out.getvalue()
+    assert "Altinn 2             http://127.0.0.1:8001/altinn2/api/consentRequests" in text
+    assert "consent mode       a2-only" in text
+    assert "Altinn 2 API key of the broker (310300012): sandbox-altinn2-api-key" in text
+    assert "Enhetsregisteret     http://127.0.0.1:8001/brreg/" in text

@@ -15,6 +15,7 @@ from broker.consent.ports import (
     AltinnStatus,
     ConsentToken,
     ConsentUnavailable,
+    Gateway,
     UpstreamRefused,
     UpstreamUnavailable,
 )
@@ -74,7 +75,8 @@ async def _confirm(altinn: FakeAltinn, tokens: FakeTokens) -> tuple[FakeUnits, S
     units = FakeUnits()
     request = _request()
     await units.consents.add(request)
-    confirmer = Confirmer(units, altinn=altinn, tokens=tokens, now=lambda: NOW)
+    gateways = {Generation.ALTINN3: Gateway(altinn, tokens)}
+    confirmer = Confirmer(units, gateways=gateways, now=lambda: NOW)
     outcome = await confirmer.confirm(request, actor=ACTOR, correlation_id="c1")
     return units, outcome.state, outcome.changed
 

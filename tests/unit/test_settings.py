@@ -150,7 +150,56 @@ def test_the_readme_documents_every_variable_with_its_default() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     rows = {}
     for line in readme.splitlines():
-        if match := re.match(r"^\| `(BROKER_[A-Z_]+)` \| (.*?) \| (.+) \|$", line):
+        if match := re.match(r"^\| `(BROKER_[A-Z0-9_]+)` \| (.*?) \| (.+) \|$", line):
             rows[match[1]] = match[2].strip("`")
     expected = {v.name: ("(dev only)" if v.secret and v.default else v.default) for v in VARIABLES}
     assert rows == expected
+
+
+def test_altinn_2_and_the_generation_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "BROKER_ALTINN_GENERATION": "altinn2",
+            "BROKER_ALTINN2_URL": "https://tt02.altinn.no/",
+            "BROKER_ALTINN2_API_KEY": "api-key-canary-0123456789",
+            "BROKER_ALTINN2_AUTH": "apikey",
+            "BROKER_ALTINN2_SERVICE": "5616_3",
+            "BROKER_ENHETSREGISTERET_URL": "https://data.brreg.no/enhetsregisteret/api/",
+        }
+    )
+    assert settings.consent.generation == "altinn2"
+    assert settings.upstreams.altinn2_url == "https://tt02.altinn.no"
+    assert settings.upstreams.enhetsregisteret_url == "https://data.brreg.no/enhetsregisteret/api"
+    assert (settings.altinn2.auth, settings.altinn2.service) == ("apikey", "5616_3")
+    assert settings.consent.migrated_resource == "digdir_5616_2"
+    assert "api-key-canary" not in repr(settings)
+    assert "api-key-canary-0123456789" in settings.secret_values()  # the redactor strikes it
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"BROKER_ALTINN_GENERATION": "altinn1"}, "BROKER_ALTINN_GENERATION must be one of"),
+        ({"BROKER_ALTINN2_AUTH": "certificate"}, "BROKER_ALTINN2_AUTH must be one of"),
+        ({"BROKER_ALTINN2_SERVICE": "5616"}, "BROKER_ALTINN2_SERVICE must be a service code"),
+        ({"BROKER_ALTINN2_SERVICE": "x_2"}, "BROKER_ALTINN2_SERVICE must be a service code"),
+    ],
+)
+def test_bad_altinn_2_values_are_refused(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(environ)
+
+
+def test_production_on_altinn_2_needs_its_api_key() -> None:
+    environ = {
+        "BROKER_ENV": "prod",
+        "BROKER_SECRET_KEY": GOOD_SECRET,
+        "BROKER_ENCRYPTION_KEYS": GOOD_KEY,
+        "BROKER_SIGNING_KEY_FILE": "/etc/broker/signing.jwk.json",
+        "BROKER_ALTINN_GENERATION": "altinn2",
+    }
+    with pytest.raises(SettingsError, match="BROKER_ALTINN2_API_KEY is missing"):
+        Settings.from_env(environ)
+    assert Settings.from_env({**environ, "BROKER_ALTINN2_API_KEY": "k"}).consent.generation == (
+        "altinn2"
+    )

@@ -1,0 +1,1 @@
+"""Enhetsregisteret (Brønnøysundregistrene): organisation names, for Altinn 2's OfferedByName."""
